@@ -1,4 +1,4 @@
-"""
+r"""
 ---
 title: ConvMixer
 summary: >
@@ -100,7 +100,7 @@ def _check_positive(**sizes: int):
 
 def conv_act_norm(x: torch.Tensor, conv: nn.Module, act: nn.Module, norm: nn.Module,
                   pre_act: bool = False, bn_first: bool = False) -> torch.Tensor:
-    """
+    r"""
     ## Convolution, activation and normalization
 
     The paper applies, everywhere, a convolution, then the activation, then batch
@@ -124,7 +124,7 @@ def conv_act_norm(x: torch.Tensor, conv: nn.Module, act: nn.Module, norm: nn.Mod
 
 
 class PatchEmbeddings(nn.Module):
-    """
+    r"""
     ## Patch embeddings
 
     This splits the image into patches of size $p \times p$ and gives an
@@ -178,7 +178,7 @@ class PatchEmbeddings(nn.Module):
 
 
 class DepthWiseConv2d(nn.Conv2d):
-    """
+    r"""
     ## Depth-wise convolution with "same" padding
 
     A depth-wise convolution convolves each channel with its own $k \times k$
@@ -208,7 +208,7 @@ class DepthWiseConv2d(nn.Conv2d):
 
 
 class ConvMixerLayer(nn.Module):
-    """
+    r"""
     ## ConvMixer layer
 
     This is one of the $d$ layers of the model. The input is the grid of patch
