@@ -190,7 +190,9 @@ class DepthWiseConv2d(nn.Conv2d):
     $\lfloor k/2 \rfloor$ on each side, which the convolution does itself. For
     even $k$ the two sides differ by one: we pad $\frac{k}{2} - 1$ before and
     $\frac{k}{2}$ after, the same as PyTorch's `padding='same'`. We don't use
-    `padding='same'` itself because ONNX export cannot handle it.
+    `padding='same'` itself: it goes through a separate convolution operator
+    that older ONNX exporters and trace-based FLOP counters don't know, while
+    integer padding is the plain convolution and computes the same numbers.
     """
 
     def __init__(self, d_model: int, kernel_size: int):
