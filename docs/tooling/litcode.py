@@ -1,0 +1,88 @@
+"""
+The code column: syntax-highlighted lines with their original line numbers,
+and identifiers marked so that the page can link and highlight them.
+
+The whole file is lexed once with Pygments (so that a string spanning many
+lines is coloured right wherever a section cuts it), then split into lines.
+"""
+
+from html import escape
+from typing import Callable, Dict, List, Optional, Tuple
+
+from pygments.lexers import PythonLexer
+from pygments.token import STANDARD_TYPES, Name, Operator, Text, Whitespace
+
+# One coloured piece of a line: Pygments token type and its text.
+Piece = Tuple[object, str]
+# `link(name, is_attribute)` → the address of the definition, or `None`
+Linker = Callable[[str, bool], Optional[str]]
+
+
+def lex_lines(text: str) -> Dict[int, List[Piece]]:
+    """Pygments tokens of `text`, split at newlines, keyed by line number (from 1)."""
+    lexer = PythonLexer(stripnl=False, ensurenl=True)
+    lines: Dict[int, List[Piece]] = {1: []}
+    ln = 1
+    for ttype, value in lexer.get_tokens(text.replace('\r\n', '\n')):
+        parts = value.split('\n')
+        for i, part in enumerate(parts):
+            if i > 0:
+                ln += 1
+                lines[ln] = []
+            if part:
+                lines[ln].append((ttype, part))
+    return lines
+
+
+def _css_class(ttype) -> str:
+    """The short class Pygments themes (and mkdocs-material) style, such as `k` or `nf`."""
+    while ttype not in STANDARD_TYPES:
+        ttype = ttype.parent
+    return STANDARD_TYPES[ttype]
+
+
+def render_code(code: List[Tuple[int, str]], lexed: Dict[int, List[Piece]],
+                link: Linker, anchors: Dict[int, str]) -> str:
+    """
+    HTML for the lines `code` (line number, text): a `pre` block as
+    mkdocs-material styles it, so that it gets the copy button.
+
+    * Every identifier has `data-sym` with its name, for highlighting.
+    * Identifiers that `link` resolves become links to their definitions.
+    * A line whose number is in `anchors` gets that `id`.
+    * Line numbers are in a `data-ln` attribute, shown with CSS, so they are
+      neither copied with the code nor found by search.
+    """
+    out = []
+    for ln, _ in code:
+        anchor = f' id="{escape(anchors[ln])}"' if ln in anchors else ''
+        body = _render_line(lexed.get(ln, []), link)
+        out.append(f'<span class="lit-line"{anchor}><span class="lit-ln" data-ln="{ln}"></span>'
+                   f'{body}</span>')
+    return ('<div class="highlight"><pre><code>' + '\n'.join(out) + '\n</code></pre></div>')
+
+
+def _render_line(pieces: List[Piece], link: Linker) -> str:
+    html = []
+    previous = None  # the last token that is not white space
+    for ttype, value in pieces:
+        text = escape(value, quote=False)
+        cls = _css_class(ttype)
+        if ttype in Name and ttype is not Name.Builtin.Pseudo:
+            is_attribute = previous is not None and previous[0] in Operator and previous[1] == '.'
+            # The name in `def name` or `class name` is the definition itself.
+            is_definition = ttype in (Name.Function, Name.Class)
+            href = None if is_definition else link(value, is_attribute)
+            sym = f' data-sym="{escape(value)}"'
+            if href:
+                html.append(f'<a class="lit-ref {cls}" href="{escape(href)}"{sym}>{text}</a>')
+            else:
+                html.append(f'<span class="{cls}"{sym}>{text}</span>')
+        elif cls:
+            html.append(f'<span class="{cls}">{text}</span>')
+        else:
+            html.append(text)
+        if not (ttype in Text or ttype in Whitespace) or value.strip():
+            previous = (ttype, value)
+    return ''.join(html)
+
