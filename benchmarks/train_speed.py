@@ -1,0 +1,779 @@
+"""
+---
+title: Training speed benchmark
+summary: >
+  Our training path against a loop that behaves like the reference
+  convmixer-cifar10 train.py, side by side in one process: the model's training
+  step alone, and whole epochs through the data pipeline.
+---
+
+# Training speed benchmark
+
+This script answers one question: *on this machine, how many images per second
+does our CIFAR-10 training path process, compared with the reference training
+loop?* Both run in the same process, on the same model size, batch size and
+device, one after the other.
+
+**The baseline** behaves like the reference `train.py` of convmixer-cifar10:
+
+* the model is a plain `nn.Sequential` ConvMixer, written out below in the
+  paper's layer order, with `padding="same"` depth-wise convolutions;
+* each image is augmented on its own in 2 data loader workers, as a PIL image:
+  `RandomResizedCrop(32, scale=(1, 1), ratio=(1, 1))`, a horizontal flip,
+  `RandAugment(2, 12)`, `ToTensor()` and `Normalize`;
+* fp16 autocast with a gradient scaler and `DataParallel` on CUDA, fp32 on CPU;
+* the default (not fused) AdamW, with the learning rate set every step;
+* the loss and the number of correct predictions are read back with `.item()`
+  after every step, which makes the host wait for the device.
+
+**Our path** is what the experiment does by default on the device, built from
+[`experiments/speed.py`](../experiments/speed.html) and
+[`experiments/gpu_augment.py`](../experiments/gpu_augment.html): the package's
+`ConvMixer` with the speed settings of `default_settings` (compiled, channels_last
+on CPU, fused AdamW, bf16 on recent GPUs); statistics accumulated on the device
+and read once per timed repeat; and the data pipeline the experiment picks for
+the device (`--our-augment` overrides it):
+
+* on a GPU, `batched`: the training set kept on the device as one `uint8`
+  tensor, and augmented a batch at a time by `BatchAugment`;
+* on a CPU, `torchvision`: per-image flip and RandAugment on `uint8` tensors in
+  2 loader workers, which keep up with a CPU's training step.
+
+Two measurements for each:
+
+1. **model only** — the training step on a batch already on the device
+   (forward, loss, backward, optimizer step);
+2. **end to end** — whole epochs over a synthetic CIFAR-shaped data set of
+   random `uint8` images (speed does not depend on the pixels), including
+   augmentation and loading.
+
+Each is repeated several times after a warm-up (which includes the compilation
+of our model, reported separately), and the median images/s is reported, with
+the ratio ours/baseline.
+
+```
+python benchmarks/train_speed.py                 # default sizes for the device
+python benchmarks/train_speed.py --sweep         # A/B test of each speed setting
+python benchmarks/train_speed.py --write-docs    # also update the Performance page's data and plot
+```
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# The benchmark runs as `python benchmarks/train_speed.py` from anywhere: make the
+# project root importable for `labml_convmixer` and `experiments`.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from labml_convmixer.model import convmixer  # noqa: E402
+from experiments.gpu_augment import BatchAugment  # noqa: E402
+from experiments.speed import (SpeedSettings, autocast, default_settings,  # noqa: E402
+                               make_grad_scaler, make_optimizer, prepare_model, to_device_batch)
+
+# CIFAR-10 channel statistics, as the recipe normalises with them.
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2471, 0.2435, 0.2616)
+N_CLASSES = 10
+
+
+# ## The baseline model
+#
+# ConvMixer as one `nn.Sequential`, as the reference builds it: the patch
+# embedding, $d$ blocks of [residual(depth-wise conv → GELU → BN) → point-wise conv
+# → GELU → BN], and the pooled linear head.
+
+class AddInput(nn.Module):
+    """$f(x) + x$: the residual connection around the depth-wise part."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x) + x
+
+
+def baseline_convmixer(d_model: int, n_layers: int, kernel_size: int, patch_size: int,
+                       n_classes: int = N_CLASSES) -> nn.Sequential:
+    layers: List[nn.Module] = [
+        nn.Conv2d(3, d_model, kernel_size=patch_size, stride=patch_size),
+        nn.GELU(),
+        nn.BatchNorm2d(d_model),
+    ]
+    for _ in range(n_layers):
+        layers.append(nn.Sequential(
+            AddInput(nn.Sequential(
+                nn.Conv2d(d_model, d_model, kernel_size, groups=d_model, padding='same'),
+                nn.GELU(),
+                nn.BatchNorm2d(d_model),
+            )),
+            nn.Conv2d(d_model, d_model, kernel_size=1),
+            nn.GELU(),
+            nn.BatchNorm2d(d_model),
+        ))
+    layers += [nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(d_model, n_classes)]
+    return nn.Sequential(*layers)
+
+
+# ## Synthetic data
+
+def synthetic_cifar(n_images: int, seed: int = 0):
+    """Random `uint8` images `[n, 3, 32, 32]` and labels `[n]`, CIFAR-10's shapes and types."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, N_CLASSES, (n_images,), generator=g)
+    return images, labels
+
+
+class PILDataset(torch.utils.data.Dataset):
+    """
+    Serves images as PIL images through a transform, as `torchvision.datasets.CIFAR10`
+    does: the per-image pipeline of the reference.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable):
+        # `[n, 32, 32, 3]` numpy array, what CIFAR10 keeps in memory
+        self.images = images.permute(0, 2, 3, 1).contiguous().numpy()
+        self.labels = labels.tolist()
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Serves `uint8` image tensors through a per-image transform, as the experiment's `torchvision` pipeline."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def tensor_transform():
+    """The experiment's per-image pipeline: flip and RandAugment on `uint8` tensors, then normalise."""
+    import torchvision.transforms as T
+    return T.Compose([
+        T.RandomHorizontalFlip(),
+        T.RandAugment(num_ops=2, magnitude=12),
+        T.ConvertImageDtype(torch.float32),
+        T.Normalize(CIFAR_MEAN, CIFAR_STD),
+    ])
+
+
+def reference_transform():
+    import torchvision.transforms as T
+    return T.Compose([
+        T.RandomResizedCrop(32, scale=(1.0, 1.0), ratio=(1.0, 1.0)),
+        T.RandomHorizontalFlip(),
+        T.RandAugment(num_ops=2, magnitude=12),
+        T.ToTensor(),
+        T.Normalize(CIFAR_MEAN, CIFAR_STD),
+    ])
+
+
+# ## Timing
+
+def synchronize(device: torch.device):
+    # GPU work is asynchronous: wait for it before reading the clock.
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class Result:
+    """One measured configuration."""
+    name: str
+    kind: str  # 'model' or 'e2e'
+    images_per_s: float
+    repeats: List[float]
+    warmup_s: float
+    settings: Dict
+
+
+# ## The two training loops
+
+class BaselineLoop:
+    """The reference-style loop: `.item()` per step, fp16 + scaler and DataParallel on CUDA."""
+
+    def __init__(self, args, device: torch.device):
+        self.device = device
+        model = baseline_convmixer(args.d_model, args.n_layers, args.kernel_size, args.patch_size)
+        model = model.to(device)
+        if device.type == 'cuda':
+            model = nn.DataParallel(model)
+        self.model = model
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        self.use_amp = device.type == 'cuda'
+        self.scaler = torch.amp.GradScaler('cuda') if self.use_amp else None
+        self.lr = args.lr
+        self.loss_sum, self.correct = 0.0, 0
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor):
+        images, labels = images.to(self.device), labels.to(self.device)
+        self.optimizer.param_groups[0].update(lr=self.lr)
+        self.optimizer.zero_grad()
+        ctx = torch.autocast('cuda', dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
+        with ctx:
+            output = self.model(images)
+            loss = F.cross_entropy(output, labels)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        # The reference reads its statistics back every step.
+        self.loss_sum += loss.item() * labels.shape[0]
+        self.correct += (output.max(1)[1] == labels).sum().item()
+
+    def loader(self, images, labels, batch_size: int, workers: int):
+        return torch.utils.data.DataLoader(PILDataset(images, labels, reference_transform()),
+                                           batch_size=batch_size, shuffle=True, num_workers=workers)
+
+    def epoch(self, loader) -> int:
+        self.model.train()
+        n = 0
+        for images, labels in loader:
+            self.step(images, labels)
+            n += labels.shape[0]
+        return n
+
+
+class OurLoop:
+    """The experiment's path with the given speed settings."""
+
+    def __init__(self, args, device: torch.device, settings: SpeedSettings, kernel_size: int = None):
+        self.device = device
+        self.settings = settings
+        model = convmixer(args.d_model, args.n_layers, kernel_size or args.kernel_size, args.patch_size,
+                          n_classes=N_CLASSES)
+        self.model = prepare_model(model, device, channels_last=settings.channels_last,
+                                   compile=settings.compile, compile_mode=settings.compile_mode)
+        self.optimizer = make_optimizer(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
+                                        device=device, fused=settings.fused)
+        self.scaler = make_grad_scaler(device, settings.precision)
+        self.lr = args.lr
+        self.cuda_graphs = settings.compile and settings.compile_mode in ('reduce-overhead', 'max-autotune')
+        # Statistics stay on the device; nothing in the step waits for it.
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.augment = BatchAugment(CIFAR_MEAN, CIFAR_STD, flip=True, num_ops=2, magnitude=12)
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor):
+        if self.cuda_graphs:
+            # Tells the CUDA-graph runtime that a new iteration starts, so that it may
+            # reuse the memory of the previous one's outputs.
+            torch.compiler.cudagraph_mark_step_begin()
+        for group in self.optimizer.param_groups:
+            group['lr'] = self.lr
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.settings.precision):
+            output = self.model(images)
+            loss = F.cross_entropy(output, labels)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.loss_sum += loss.detach() * labels.shape[0]
+        self.correct += (output.detach().argmax(1) == labels).sum()
+
+    def epoch(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> int:
+        """
+        One epoch over a data set that is already on the device as `uint8`: a random
+        permutation on the device, then batches gathered by index and augmented.
+        """
+        self.model.train()
+        order = torch.randperm(images.shape[0], device=images.device)
+        for start in range(0, images.shape[0], batch_size):
+            index = order[start:start + batch_size]
+            batch = self.augment(images[index])
+            batch, batch_labels = to_device_batch(batch, labels[index], self.device,
+                                                  channels_last=self.settings.channels_last)
+            self.step(batch, batch_labels)
+        # One read-back per epoch, like the experiment's per-epoch log line.
+        float(self.loss_sum)
+        return images.shape[0]
+
+    def epoch_from_loader(self, loader) -> int:
+        """One epoch from a data loader of per-image augmented batches."""
+        self.model.train()
+        n = 0
+        for images, labels in loader:
+            images, labels = to_device_batch(images, labels, self.device,
+                                             channels_last=self.settings.channels_last)
+            self.step(images, labels)
+            n += labels.shape[0]
+        float(self.loss_sum)
+        return n
+
+
+# ## Measurements
+
+def model_only_runner(loop, args, device: torch.device) -> Callable[[], int]:
+    """`args.steps` training steps on one fixed batch already on the device."""
+    torch.manual_seed(0)
+    images = torch.randn(args.batch_size, 3, 32, 32)
+    labels = torch.randint(0, N_CLASSES, (args.batch_size,))
+    channels_last = isinstance(loop, OurLoop) and loop.settings.channels_last
+    images, labels = to_device_batch(images, labels, device, channels_last=channels_last)
+
+    def run_once():
+        for _ in range(args.steps):
+            loop.step(images, labels)
+        if isinstance(loop, OurLoop):
+            float(loop.loss_sum)
+        return args.steps * args.batch_size
+
+    run_once.batch = (images, labels)
+    return run_once
+
+
+def our_augment(args, device: torch.device) -> str:
+    """
+    The experiment's default pipeline on the device: `batched` on a GPU, per-image
+    `torchvision` transforms in loader workers on a CPU (where the workers keep up).
+    """
+    if args.our_augment != 'auto':
+        return args.our_augment
+    return 'batched' if device.type == 'cuda' else 'torchvision'
+
+
+def end_to_end_runners(args, device: torch.device, settings: SpeedSettings):
+    """One epoch of each loop over the same synthetic data set."""
+    images, labels = synthetic_cifar(args.images)
+    baseline = BaselineLoop(args, device)
+    base_loader = baseline.loader(images, labels, args.batch_size, args.workers)
+    ours = OurLoop(args, device, settings)
+    runners = {'baseline': lambda: baseline.epoch(base_loader)}
+    on_device = images.to(device), labels.to(device)
+    if our_augment(args, device) == 'batched':
+        runners['ours'] = lambda: ours.epoch(*on_device, args.batch_size)
+    else:
+        our_loader = torch.utils.data.DataLoader(TensorDataset(images, labels, tensor_transform()),
+                                                 batch_size=args.batch_size, shuffle=True,
+                                                 num_workers=args.workers, pin_memory=device.type == 'cuda')
+        runners['ours'] = lambda: ours.epoch_from_loader(our_loader)
+        # The batched pipeline on this device too, for comparison (same model, no workers)
+        runners['ours, batched augment'] = lambda: ours.epoch(*on_device, args.batch_size)
+    return runners
+
+
+def paired(kind: str, runners: Dict[str, Callable[[], int]], settings: Dict[str, Dict],
+           device: torch.device, warmup: int, repeats: int) -> List[Result]:
+    """
+    Warm every runner up, then time them *in turns*: baseline, ours, baseline,
+    ours, ... On a machine shared with other work the load changes over time;
+    alternating keeps both sides under the same conditions, so the ratio is fair
+    even when the absolute numbers move.
+    """
+    warmup_s = {}
+    for name, run in runners.items():
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(warmup):
+            run()
+        synchronize(device)
+        warmup_s[name] = time.perf_counter() - start
+    rates = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            synchronize(device)
+            start = time.perf_counter()
+            n = run()
+            synchronize(device)
+            rates[name].append(n / (time.perf_counter() - start))
+    return [Result(name, kind, statistics.median(rates[name]), rates[name], warmup_s[name], settings[name])
+            for name in runners]
+
+
+def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List[int]):
+    """
+    The A/B variants of the model-only step: each differs from the defaults (or
+    the plain eager path) in one setting, so each row shows what one knob buys.
+    """
+    eager = SpeedSettings(channels_last=False, compile=False, fused=False, precision='fp32')
+    variants = [
+        ('eager NCHW fp32', eager),
+        ('eager channels_last', replace(eager, channels_last=True)),
+        ('compiled NCHW', replace(eager, compile=True)),
+        ('compiled channels_last', replace(eager, compile=True, channels_last=True)),
+        ('compiled channels_last fused', replace(eager, compile=True, channels_last=True, fused=True)),
+        ('compiled channels_last bf16', replace(eager, compile=True, channels_last=True, fused=True,
+                                                precision='bf16')),
+    ]
+    if device.type == 'cuda':
+        variants = []
+        for k in kernel_sizes:
+            for precision in ('bf16', 'fp16'):
+                for channels_last in (False, True):
+                    variants.append((f'k{k} {precision} {"NHWC" if channels_last else "NCHW"} compiled',
+                                     replace(base, precision=precision, channels_last=channels_last), k))
+            variants.append((f'k{k} {base.precision} eager', replace(base, compile=False), k))
+            variants.append((f'k{k} {base.precision} CUDA graphs',
+                             replace(base, compile_mode='reduce-overhead'), k))
+            variants.append((f'k{k} {base.precision} not fused', replace(base, fused=False), k))
+        return variants
+    return [(name, s, None) for name, s in variants]
+
+
+def profile_steps(args, device: torch.device, settings: SpeedSettings, rows: int = 15):
+    """
+    Where the time of a training step goes: two steps of each loop (after a
+    warm-up step, so compilation is not counted) under `torch.profiler`, operators
+    sorted by their own time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    sort_by = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
+    for name, make in (('baseline', lambda: BaselineLoop(args, device)),
+                       ('ours', lambda: OurLoop(args, device, settings))):
+        torch.manual_seed(0)
+        loop = make()
+        run = model_only_runner(loop, args, device)
+        run()
+        synchronize(device)
+        with profile(activities=activities) as prof:
+            for _ in range(2):
+                loop.step(*run.batch)
+            synchronize(device)
+        print(f"\nprofile of 2 model-only steps, {name}:")
+        print(prof.key_averages().table(sort_by=sort_by, row_limit=rows))
+        del loop, run
+
+
+# ## Reporting
+
+def machine_info(device: torch.device) -> Dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        'cpu': cpu,
+        'cpu_cores': os.cpu_count(),
+        'torch_threads': torch.get_num_threads(),
+        'torch': torch.__version__,
+        'python': platform.python_version(),
+        'device': str(device),
+        # Other work on the machine slows every measurement; recorded to judge the numbers.
+        'load_average_1min': round(os.getloadavg()[0], 2) if hasattr(os, 'getloadavg') else None,
+    }
+    if device.type == 'cuda':
+        info['gpu'] = torch.cuda.get_device_name(device)
+        info['gpu_count'] = torch.cuda.device_count()
+    return info
+
+
+def atomic_write(path: Path, data: bytes):
+    """Write via a temporary file in the same folder, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def markdown_table(results: List[Result]) -> str:
+    lines = ['| measurement | path | images/s (median) | repeats | warm-up s |',
+             '|---|---|---:|---|---:|']
+    for r in results:
+        lines.append(f"| {r.kind} | {r.name} | {r.images_per_s:.1f} | "
+                     f"{', '.join(f'{x:.1f}' for x in r.repeats)} | {r.warmup_s:.1f} |")
+    return '\n'.join(lines)
+
+
+def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows = [(f"{r.kind}: {r.name}", r.images_per_s) for r in results + sweep]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    labels = [r[0] for r in rows][::-1]
+    values = [r[1] for r in rows][::-1]
+    colours = ['#1f77b4' if 'ours' in l or 'compiled' in l else '#999999' for l in labels]
+    ax.barh(labels, values, color=colours)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:.1f}", va='center', fontsize=8)
+    ax.set_xlabel('images / second (median)')
+    where = machine.get('gpu') or f"{machine['cpu']}, {machine['cpu_cores']} cores"
+    ax.set_title(f"ConvMixer training speed on {where}\n(torch {machine['torch']})", fontsize=9)
+    ax.set_xlim(0, max(values) * 1.15)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
+    os.close(fd)
+    fig.savefig(tmp, metadata={'Date': None} if path.suffix == '.svg' else None)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+PAGE = ROOT / 'docs' / 'pages' / 'performance.md'
+
+
+def page_section(report: Dict) -> str:
+    """The Markdown that the Performance page shows for one device's report."""
+    m = report['machine']
+    results = [Result(**r) for r in report['results']]
+    where = (f"{m['gpu']} (torch {m['torch']})" if 'gpu' in m else
+             f"{m['cpu']}, {m['cpu_cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
+             f"Python {m['python']}")
+    lines = [f"Machine: {where}. 1-minute load average when the run started: {m.get('load_average_1min')} "
+             f"(other work on the machine slows every number; the ratios compare runs made in turns).", '',
+             f"Command: `{report['command'].strip()}`", '']
+    ratios = []
+    for kind, label in (('model', 'model only'), ('e2e', 'end to end')):
+        by_name = {r.name: r for r in results if r.kind == kind}
+        if {'ours', 'baseline'} <= by_name.keys():
+            ratios.append((label, by_name['baseline'].images_per_s, by_name['ours'].images_per_s))
+    if ratios:
+        lines += ['| measurement | baseline images/s | ours images/s | ours / baseline |', '|---|---:|---:|---:|']
+        lines += [f"| {label} | {b:.1f} | {o:.1f} | **{o / b:.2f}×** |" for label, b, o in ratios]
+        lines.append('')
+    lines += ['All measurements (median of the timed repeats; warm-up includes compilation):', '',
+              markdown_table(results)]
+    return '\n'.join(lines)
+
+
+def write_page(report: Dict, device_type: str, page: Path = PAGE):
+    """
+    Replace the results between `<!-- results:cpu -->` and `<!-- /results:cpu -->`
+    (or `cuda`) on the Performance page; the rest of the page is prose.
+    """
+    start, end = f'<!-- results:{device_type} -->', f'<!-- /results:{device_type} -->'
+    text = page.read_text()
+    if start not in text or end not in text:
+        print(f"note: {page} has no {start} ... {end} markers; the table was not written there")
+        return
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write(page, (head + start + '\n' + page_section(report) + '\n' + end + tail).encode())
+
+
+def write_docs(report: Dict, device_type: str):
+    results = [Result(**r) for r in report['results']]
+    atomic_write(ROOT / 'benchmarks' / 'results' / f'{device_type}.json',
+                 (json.dumps(report, indent=2) + '\n').encode())
+    plot([r for r in results if r.kind != 'sweep'], [r for r in results if r.kind == 'sweep'],
+         report['machine'], ROOT / 'docs' / 'pages' / 'performance.svg')
+    write_page(report, device_type)
+    print(f"wrote benchmarks/results/{device_type}.json, docs/pages/performance.svg and the table of "
+          f"docs/pages/performance.md")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="ConvMixer training speed: our path against a loop "
+                                            "like the reference train.py, on this machine.")
+    p.add_argument('--device', default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument('--d-model', type=int, default=256, help="h, channels (default 256)")
+    p.add_argument('--n-layers', type=int, default=8, help="d, layers (default 8)")
+    p.add_argument('--kernel-size', type=int, default=5, help="k (default 5)")
+    p.add_argument('--patch-size', type=int, default=2, help="p (default 2)")
+    p.add_argument('--batch-size', type=int, default=None, help="default 128 on CPU, 512 on CUDA")
+    p.add_argument('--steps', type=int, default=None, help="training steps per timed repeat (model only)")
+    p.add_argument('--warmup', type=int, default=None, help="untimed calls before timing (model only)")
+    p.add_argument('--repeats', type=int, default=None, help="timed repeats (model only)")
+    p.add_argument('--images', type=int, default=None, help="synthetic training images (end to end)")
+    p.add_argument('--epochs', type=int, default=None, help="timed epochs after one warm-up epoch")
+    p.add_argument('--workers', type=int, default=2, help="baseline data loader workers (default 2)")
+    p.add_argument('--lr', type=float, default=0.01)
+    p.add_argument('--weight-decay', type=float, default=0.005)
+    p.add_argument('--no-compile', action='store_true', help="our path without torch.compile")
+    p.add_argument('--no-channels-last', action='store_true', help="our path in NCHW")
+    p.add_argument('--channels-last', action='store_true', help="our path in channels_last")
+    p.add_argument('--no-fused', action='store_true', help="our path without fused AdamW")
+    p.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default=None)
+    p.add_argument('--cuda-graphs', action='store_true', help="compile with mode='reduce-overhead'")
+    p.add_argument('--our-augment', choices=('auto', 'batched', 'torchvision'), default='auto',
+                   help="our data pipeline (default auto: batched on CUDA, torchvision on CPU, "
+                        "as the experiment)")
+    p.add_argument('--skip', choices=('model', 'e2e'), action='append', default=[],
+                   help="leave out a measurement (repeatable)")
+    p.add_argument('--sweep', action='store_true', help="also A/B test each speed setting (model only)")
+    p.add_argument('--sweep-kernels', default='5,7,9', help="kernel sizes of the CUDA sweep")
+    p.add_argument('--profile', action='store_true',
+                   help="profile 2 model-only steps of each loop with torch.profiler and print the top operators")
+    p.add_argument('--docs-only', action='store_true',
+                   help="measure nothing: rebuild the page's table and plot from benchmarks/results/<device>.json")
+    p.add_argument('--json', type=Path, default=None, help="write the results as JSON here")
+    p.add_argument('--write-docs', action='store_true',
+                   help="write benchmarks/results/<device>.json and docs/pages/performance.svg")
+    args = p.parse_args(argv)
+    return p, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
+    # Every loop compiles its own model instance, and `torch.compile` keeps one entry
+    # per instance for the same code; its default limit of 8 entries would silently
+    # send later models back to eager mode in a sweep.
+    torch._dynamo.config.recompile_limit = 64
+    torch._dynamo.config.accumulated_recompile_limit = 1024
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available here; use --device cpu")
+    cuda = device.type == 'cuda'
+    # Sizes per device: a CPU run finishes in a few minutes, a GPU run measures a real epoch.
+    defaults = dict(batch_size=512 if cuda else 128, steps=50 if cuda else 3,
+                    warmup=3 if cuda else 1, repeats=5 if cuda else 3,
+                    images=50_000 if cuda else 512, epochs=3)
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ('batch_size', 'steps', 'repeats', 'images', 'epochs', 'd_model', 'n_layers'):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')} must be at least 1, got {getattr(args, key)}")
+
+    settings = default_settings(device)
+    settings = replace(
+        settings,
+        compile=settings.compile and not args.no_compile,
+        channels_last=(settings.channels_last or args.channels_last) and not args.no_channels_last,
+        fused=settings.fused and not args.no_fused,
+        precision=args.precision or settings.precision,
+        compile_mode='reduce-overhead' if args.cuda_graphs else None,
+    )
+    if args.docs_only:
+        source = ROOT / 'benchmarks' / 'results' / f'{device.type}.json'
+        if not source.exists():
+            parser.error(f"--docs-only: {source} does not exist; run with --write-docs first")
+        write_docs(json.loads(source.read_text()), device.type)
+        return
+    machine = machine_info(device)
+    print(f"machine: {json.dumps(machine)}")
+    print(f"model: ConvMixer-{args.d_model}/{args.n_layers} k{args.kernel_size} p{args.patch_size}, "
+          f"batch {args.batch_size}; our settings: {asdict(settings)}")
+    results: List[Result] = []
+
+    def show(r: Result):
+        print(f"  {r.kind:5s} {r.name:36s} {r.images_per_s:9.1f} images/s  "
+              f"(repeats {', '.join(f'{x:.1f}' for x in r.repeats)}; warm-up {r.warmup_s:.1f} s)", flush=True)
+
+    if 'model' not in args.skip:
+        print(f"model only: {args.warmup} warm-up + {args.repeats} timed repeats of {args.steps} steps, "
+              f"baseline and ours in turns")
+        torch.manual_seed(0)
+        baseline = BaselineLoop(args, device)
+        ours = OurLoop(args, device, settings)
+        runners = {'baseline': model_only_runner(baseline, args, device),
+                   'ours': model_only_runner(ours, args, device)}
+        for r in paired('model', runners, {'baseline': {}, 'ours': asdict(settings)}, device,
+                        args.warmup, args.repeats):
+            results.append(r)
+            show(r)
+        del baseline, ours, runners
+    if 'e2e' not in args.skip:
+        print(f"end to end: {args.images} synthetic images, 1 warm-up + {args.epochs} timed epochs, "
+              f"in turns; our pipeline: {our_augment(args, device)}")
+        runners = end_to_end_runners(args, device, settings)
+        run_settings = {'baseline': {'workers': args.workers},
+                        'ours': dict(asdict(settings), augment=our_augment(args, device)),
+                        'ours, batched augment': dict(asdict(settings), augment='batched')}
+        for r in paired('e2e', runners, {name: run_settings[name] for name in runners},
+                        device, 1, args.epochs):
+            results.append(r)
+            show(r)
+        del runners
+
+    if args.profile:
+        profile_steps(args, device, settings)
+
+    sweep: List[Result] = []
+    if args.sweep:
+        print(f"sweep (model only, all variants in turns): {args.warmup} warm-up + {args.repeats} timed "
+              f"repeats of {args.steps} steps")
+        kernels = [int(k) for k in args.sweep_kernels.split(',')]
+        runners, variant_settings, loops = {}, {}, []
+        # The reference-style loop takes its turns with the variants, as a yardstick.
+        torch.manual_seed(0)
+        loops.append(BaselineLoop(args, device))
+        runners['baseline loop'] = model_only_runner(loops[-1], args, device)
+        runners['baseline loop']()
+        variant_settings['baseline loop'] = {'first_call_s': 0.0}
+        for name, variant, kernel in sweep_variants(device, settings, kernels):
+            torch.manual_seed(0)
+            loop = OurLoop(args, device, variant, kernel_size=kernel)
+            run = model_only_runner(loop, args, device)
+            try:
+                # Build (and compile) now, so that a setting this machine cannot run is
+                # reported and left out instead of ending the sweep.
+                start = time.perf_counter()
+                run()
+                synchronize(device)
+                first_call_s = time.perf_counter() - start
+            except Exception as e:
+                print(f"  sweep  {name:36s} failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+                continue
+            loops.append(loop)
+            runners[name] = run
+            variant_settings[name] = dict(asdict(variant), kernel_size=kernel or args.kernel_size,
+                                          first_call_s=round(first_call_s, 1))
+        for r in paired('sweep', runners, variant_settings, device, args.warmup, args.repeats):
+            r.warmup_s += r.settings['first_call_s']
+            sweep.append(r)
+            show(r)
+        del loops, runners
+
+    print("\nratios ours / baseline:")
+    for kind in ('model', 'e2e'):
+        by_name = {r.name: r for r in results if r.kind == kind}
+        if {'ours', 'baseline'} <= by_name.keys():
+            ratio = by_name['ours'].images_per_s / by_name['baseline'].images_per_s
+            print(f"  {kind:5s} {ratio:.2f}x  ({by_name['ours'].images_per_s:.1f} / "
+                  f"{by_name['baseline'].images_per_s:.1f} images/s)")
+    print()
+    print(markdown_table(results + sweep))
+
+    report = {'machine': machine, 'args': {k: (str(v) if isinstance(v, Path) else v)
+                                           for k, v in vars(args).items()},
+              'command': 'python benchmarks/train_speed.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
+              'results': [asdict(r) for r in results + sweep]}
+    data = (json.dumps(report, indent=2) + '\n').encode()
+    if args.json:
+        atomic_write(args.json, data)
+    if args.write_docs:
+        write_docs(report, device.type)
+
+
+if __name__ == '__main__':
+    main()

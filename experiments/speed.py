@@ -1,0 +1,233 @@
+"""
+---
+title: Training fast
+summary: >
+  The settings that make a ConvMixer training step fast: memory format,
+  torch.compile, a fused AdamW, mixed precision and non-blocking copies,
+  each with a switch to turn it off.
+---
+
+# Training fast
+
+A training step of ConvMixer is a handful of convolutions, activations and
+batch normalizations, repeated $d$ times. How fast it runs depends less on the
+model than on how PyTorch is asked to run it. This module collects the knobs
+that the [CIFAR-10 experiment](cifar10.html) turns, each as a small function
+with one job, so that the experiment and the
+[benchmark](../benchmarks/train_speed.html) use exactly the same code path:
+
+| knob | function | what it buys |
+|---|---|---|
+| memory format | [`prepare_model`](#prepare_model) | `channels_last` (NHWC) lets oneDNN on CPU and cuDNN on GPU pick faster convolution kernels |
+| `torch.compile` | [`prepare_model`](#prepare_model) | fuses activation, batch normalization and the residual add into few kernels, so the tensors are read once instead of three times |
+| fused AdamW | [`make_optimizer`](#make_optimizer) | one kernel updates all parameters instead of a loop of small ones |
+| mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler) | bf16 or fp16 matrix units on GPUs |
+| asynchronous copies | [`to_device_batch`](#to_device_batch) | the copy of the next batch to the GPU overlaps the compute |
+
+None of them changes what is computed beyond floating point rounding; a test
+checks that the fast path and the plain eager path give the same losses after
+20 steps from the same weights and batches.
+
+Which ones pay off depends on the machine, so [`default_settings`](#default_settings)
+holds the choices we measured with the benchmark (see the Performance page).
+
+This file depends only on `torch` and the Python standard library.
+"""
+
+import contextlib
+import functools
+import shutil
+from dataclasses import dataclass
+from typing import ContextManager, Iterable, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+# A device may be given as a `torch.device` or as a string such as `'cuda:0'`.
+DeviceLike = Union[torch.device, str]
+
+# The precisions that [`autocast`](#autocast) understands.
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+
+
+def _device(device: DeviceLike) -> torch.device:
+    return device if isinstance(device, torch.device) else torch.device(device)
+
+
+@functools.lru_cache(maxsize=None)
+def compile_available(device_type: str) -> bool:
+    """
+    ## Can `torch.compile` generate code here?
+
+    `torch.compile`'s default backend, Inductor, writes C++ (on CPU) or Triton
+    (on CUDA) kernels and compiles them. Without a C++ compiler, or without
+    Triton, the first call of the compiled model would fail; we check up front so
+    that the experiment can fall back to eager mode with a warning instead.
+    """
+    if device_type == 'cpu':
+        return shutil.which('g++') is not None or shutil.which('c++') is not None
+    if device_type == 'cuda':
+        try:
+            import triton  # noqa: F401  (only checking that it is installed)
+        except ImportError:
+            return False
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """
+    ## A set of speed settings
+
+    * `channels_last` stores activations as NHWC instead of NCHW
+    * `compile` runs the model through `torch.compile`
+    * `compile_mode` is passed to `torch.compile`; `'reduce-overhead'` also
+      captures the step in CUDA graphs, which removes the launch cost of the
+      many small kernels of a small model on a fast GPU
+    * `fused` uses the single-kernel AdamW
+    * `precision` is `'fp32'`, `'bf16'` or `'fp16'`
+    """
+    channels_last: bool
+    compile: bool
+    fused: bool
+    precision: str
+    compile_mode: Optional[str] = None
+
+
+def default_settings(device: DeviceLike) -> SpeedSettings:
+    """
+    ## The defaults, chosen by measurement
+
+    **CPU.** The benchmark's sweep on a 2-core x86 machine (torch 2.14,
+    ConvMixer-256/8, batch 128, all settings timed in turns) gave, in images/s:
+    eager NCHW 32, eager channels_last 39, compiled NCHW 35, compiled
+    channels_last 40, and with fused AdamW 45, against 33 for the reference-style
+    loop. channels_last is what speeds up the convolutions (oneDNN's NHWC kernels,
+    the backward pass most of all); compiling keeps every tensor in that layout and
+    fuses the activation, batch normalization and residual add between them.
+    bf16 autocast brought nothing there (41), so CPU training stays in fp32.
+
+    **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
+    gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
+    channels_last pays off for the depth-wise convolution depends on the kernel
+    size and the GPU (cuDNN's NHWC depth-wise kernels are fast for some $k$ and
+    slow for others), so it is off by default here and left to the benchmark's
+    A/B test.
+    """
+    device = _device(device)
+    if device.type == 'cuda':
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return SpeedSettings(channels_last=False, compile=compile_available('cuda'), fused=True,
+                             precision='bf16' if bf16 else 'fp16')
+    if device.type == 'cpu':
+        return SpeedSettings(channels_last=True, compile=compile_available('cpu'), fused=True,
+                             precision='fp32')
+    # Anything else (`mps`, ...): the plain path, which works everywhere.
+    return SpeedSettings(channels_last=False, compile=False, fused=False, precision='fp32')
+
+
+def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
+                  compile: bool, compile_mode: Optional[str] = None) -> nn.Module:
+    """
+    ## Move, lay out and compile the model
+
+    The model's parameters go to `device`. With `channels_last` the 4-d
+    convolution weights are stored as NHWC; the input batches must then be
+    channels_last too (see [`to_device_batch`](#to_device_batch)), and the
+    convolutions keep that layout from layer to layer.
+
+    We compile with `nn.Module.compile()`, which compiles the module *in place*
+    instead of wrapping it: the returned object is the same module, so its
+    `state_dict()` keys stay `patch_emb.conv.weight`, ... and checkpoints load
+    into an uncompiled model unchanged. Compilation itself happens lazily at the
+    first forward call (tens of seconds on a small CPU), and again if the batch
+    shape changes (the last, smaller batch of an epoch; evaluation mode).
+    """
+    device = _device(device)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model.compile(mode=compile_mode)
+    return model
+
+
+def make_optimizer(params: Iterable, *, lr: float, weight_decay: float,
+                   device: DeviceLike, fused: bool) -> torch.optim.AdamW:
+    """
+    ## AdamW, fused where the device supports it
+
+    A plain AdamW loops over the parameter tensors, launching a few small
+    kernels for each of them. The `foreach` implementation batches them into a
+    few multi-tensor kernels, and the `fused` one does the whole update in one
+    kernel per group. PyTorch has fused AdamW for CUDA and CPU tensors; on other
+    devices (or with `fused=False`) we let PyTorch pick its default, which is
+    `foreach` on GPUs.
+    """
+    device = _device(device)
+    use_fused = fused and device.type in ('cuda', 'cpu')
+    if use_fused:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def autocast(device: DeviceLike, precision: str) -> ContextManager:
+    """
+    ## Mixed precision
+
+    Returns the context manager to run the forward pass (and the loss) in:
+
+    * `'fp32'` — nothing, everything in float32;
+    * `'bf16'` — autocast to bfloat16: the same exponent range as float32, so no
+      loss scaling is needed;
+    * `'fp16'` — autocast to float16: small gradients underflow, so it goes
+      together with a [gradient scaler](#make_grad_scaler).
+
+    Autocast runs matrix multiplications and convolutions in the low precision
+    and keeps reductions such as batch normalization statistics and the loss in
+    float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision == 'fp32':
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == 'bf16' else torch.float16
+    return torch.autocast(device_type=_device(device).type, dtype=dtype)
+
+
+def make_grad_scaler(device: DeviceLike, precision: str) -> Optional['torch.amp.GradScaler']:
+    """
+    ## Gradient scaler for fp16
+
+    float16 cannot represent gradients below about $6 \\times 10^{-8}$. The
+    scaler multiplies the loss by a large factor before the backward pass and
+    divides the gradients by it before the optimizer step, skipping steps whose
+    gradients overflowed. It is needed only for `'fp16'`; for other precisions
+    this returns `None`, and the training step calls `backward()` and `step()`
+    directly.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision != 'fp16':
+        return None
+    return torch.amp.GradScaler(_device(device).type)
+
+
+def to_device_batch(images: torch.Tensor, labels: torch.Tensor, device: DeviceLike, *,
+                    channels_last: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+    """
+    ## Move a batch to the device
+
+    `non_blocking=True` lets the host go on queuing work while the copy runs; it
+    only overlaps when the source is in pinned memory (the data loader's
+    `pin_memory=True`) and the target is a GPU, and is an ordinary copy otherwise.
+    With `channels_last` a batch of images `[batch_size, channels, height, width]`
+    is stored NHWC to match the model's weights.
+    """
+    device = _device(device)
+    images = images.to(device, non_blocking=True)
+    labels = labels.to(device, non_blocking=True)
+    if channels_last and images.dim() == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, labels

@@ -1,0 +1,89 @@
+"""
+Tests of the helpers in `experiments/speed.py` and a short run of the speed
+benchmark, all on CPU.
+"""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from experiments import speed
+from labml_convmixer.model import convmixer
+
+
+def test_prepare_model_layout_and_names():
+    model = convmixer(16, 1, kernel_size=3, patch_size=2, n_classes=10)
+    names = list(model.state_dict())
+    prepared = speed.prepare_model(model, 'cpu', channels_last=True, compile=False)
+    assert list(prepared.state_dict()) == names
+    weight = prepared.patch_emb.conv.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    plain = speed.prepare_model(convmixer(16, 1, 3, 2, 10), torch.device('cpu'), channels_last=False,
+                                compile=False)
+    assert plain.patch_emb.conv.weight.is_contiguous()
+
+
+def test_make_optimizer_fused_switch():
+    params = [nn.Parameter(torch.randn(4, 4))]
+    fused = speed.make_optimizer(params, lr=0.1, weight_decay=0.01, device='cpu', fused=True)
+    plain = speed.make_optimizer(params, lr=0.1, weight_decay=0.01, device='cpu', fused=False)
+    assert isinstance(fused, torch.optim.AdamW)
+    assert fused.defaults['fused'] is True
+    assert not plain.defaults['fused']
+    assert fused.defaults['lr'] == 0.1 and fused.defaults['weight_decay'] == 0.01
+
+
+def test_autocast_and_scaler():
+    x = torch.randn(2, 4)
+    layer = nn.Linear(4, 4)
+    with speed.autocast('cpu', 'fp32'):
+        assert layer(x).dtype == torch.float32
+    with speed.autocast('cpu', 'bf16'):
+        assert layer(x).dtype == torch.bfloat16
+    assert speed.make_grad_scaler('cpu', 'fp32') is None
+    assert speed.make_grad_scaler('cpu', 'bf16') is None
+    assert isinstance(speed.make_grad_scaler('cpu', 'fp16'), torch.amp.GradScaler)
+    with pytest.raises(ValueError, match='precision'):
+        speed.autocast('cpu', 'fp64')
+
+
+def test_to_device_batch():
+    images = torch.randn(4, 3, 8, 8)
+    labels = torch.arange(4)
+    a, b = speed.to_device_batch(images, labels, 'cpu', channels_last=True)
+    assert a.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(a, images) and torch.equal(b, labels)
+    a, _ = speed.to_device_batch(images, labels, 'cpu', channels_last=False)
+    assert a.is_contiguous()
+
+
+def test_default_settings():
+    cpu = speed.default_settings('cpu')
+    assert cpu.precision == 'fp32' and cpu.channels_last and cpu.fused
+    assert cpu.compile == speed.compile_available('cpu')
+    other = speed.default_settings('meta')
+    assert not other.compile and other.precision == 'fp32'
+
+
+def test_benchmark_runs_and_reports(tmp_path, capsys):
+    # A tiny, uncompiled run: every measurement is there and positive, with the ratios.
+    from benchmarks.train_speed import main
+    out = tmp_path / 'results.json'
+    main(['--device', 'cpu', '--d-model', '16', '--n-layers', '1', '--batch-size', '8', '--images', '16',
+          '--epochs', '1', '--repeats', '2', '--steps', '1', '--warmup', '1', '--no-compile', '--workers', '0',
+          '--json', str(out)])
+    printed = capsys.readouterr().out
+    assert 'ratios ours / baseline' in printed and 'machine:' in printed
+    report = json.loads(out.read_text())
+    kinds = sorted((r['kind'], r['name']) for r in report['results'])
+    assert kinds == [('e2e', 'baseline'), ('e2e', 'ours'), ('e2e', 'ours, batched augment'),
+                     ('model', 'baseline'), ('model', 'ours')]
+    # On CPU our end-to-end path is the experiment's default there: per-image torchvision transforms
+    ours = next(r for r in report['results'] if (r['kind'], r['name']) == ('e2e', 'ours'))
+    assert ours['settings']['augment'] == 'torchvision'
+    for r in report['results']:
+        assert r['images_per_s'] > 0 and len(r['repeats']) >= 1
+    assert report['machine']['cpu_cores'] >= 1
