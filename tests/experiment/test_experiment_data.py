@@ -14,11 +14,11 @@ import torch
 from cifar10_testdata import CLASSES, ROOT, run_script, write_dataset
 
 sys.path.insert(0, str(ROOT))
-from experiments import cifar10  # noqa: E402
+from experiments import cifar10_data  # noqa: E402
 
 
 def test_reads_the_layout_as_uint8_tensors(synthetic_cifar):
-    data = cifar10.read_cifar_folder(synthetic_cifar)
+    data = cifar10_data.read_cifar_folder(synthetic_cifar)
     assert data.classes == CLASSES
     assert data.train_images.shape == (640, 3, 32, 32) and data.train_images.dtype == torch.uint8
     assert data.test_images.shape == (200, 3, 32, 32)
@@ -58,8 +58,8 @@ def test_malformed_files_are_named_with_the_problem(tmp_path, file, content, mes
         (folder / file).write_bytes(content)
     else:
         _rewrite(folder, file, content)
-    with pytest.raises(cifar10.DataError) as error:
-        cifar10.read_cifar_folder(root)
+    with pytest.raises(cifar10_data.DataError) as error:
+        cifar10_data.read_cifar_folder(root)
     assert str(error.value).startswith(str(folder / file) + ':')
     assert message in str(error.value)
 
@@ -74,8 +74,8 @@ def test_pickles_that_would_run_code_are_refused(tmp_path):
 
     (tmp_path / 'victim').mkdir()
     _rewrite(folder, 'data_batch_1', {'data': Evil(), 'labels': []})
-    with pytest.raises(cifar10.DataError, match='shutil.rmtree'):
-        cifar10.read_cifar_folder(root)
+    with pytest.raises(cifar10_data.DataError, match='shutil.rmtree'):
+        cifar10_data.read_cifar_folder(root)
     assert (tmp_path / 'victim').exists()
 
 
@@ -84,7 +84,7 @@ def test_bytes_keys_and_names_are_accepted(tmp_path):
     folder = root / 'cifar-10-batches-py'
     _rewrite(folder, 'batches.meta', {b'label_names': [n.encode() for n in CLASSES]})
     _rewrite(folder, 'test_batch', {b'data': np.zeros((3, 3072), np.uint8), b'labels': [3, 2, 1]})
-    data = cifar10.read_cifar_folder(root)
+    data = cifar10_data.read_cifar_folder(root)
     assert data.classes == CLASSES and data.test_labels.tolist() == [3, 2, 1]
 
 
