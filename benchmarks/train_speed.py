@@ -69,7 +69,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -83,7 +83,7 @@ if str(ROOT) not in sys.path:
 
 from labml_convmixer.model import convmixer  # noqa: E402
 from experiments.gpu_augment import BatchAugment  # noqa: E402
-from experiments.speed import (SpeedSettings, autocast, default_settings,  # noqa: E402
+from experiments.speed import (SpeedSettings, default_settings, train_step,  # noqa: E402
                                make_grad_scaler, make_optimizer, prepare_model, to_device_batch)
 
 # CIFAR-10 channel statistics, as the recipe normalises with them.
@@ -292,19 +292,11 @@ class OurLoop:
             torch.compiler.cudagraph_mark_step_begin()
         for group in self.optimizer.param_groups:
             group['lr'] = self.lr
-        self.optimizer.zero_grad(set_to_none=True)
-        with autocast(self.device, self.settings.precision):
-            output = self.model(images)
-            loss = F.cross_entropy(output, labels)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            self.optimizer.step()
-        self.loss_sum += loss.detach() * labels.shape[0]
-        self.correct += (output.detach().argmax(1) == labels).sum()
+        # The experiment's own training step
+        loss, output = train_step(self.model, self.optimizer, self.scaler, images, labels,
+                                  device=self.device, precision=self.settings.precision)
+        self.loss_sum += loss * labels.shape[0]
+        self.correct += (output.argmax(1) == labels).sum()
 
     def epoch(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> int:
         """

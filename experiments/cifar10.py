@@ -327,18 +327,10 @@ class Configs(TrainValidConfigs):
             for group in self.optimizer.param_groups:
                 group['lr'] = one_cycle_lr(t, self.epochs, self.lr)
             self.train_model.train()
-            with speed.autocast(self.device, self.precision):
-                logits = self.train_model(images)
-                loss = F.cross_entropy(logits.float(), labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.grad_scaler is not None:
-                # fp16: scale the loss so small gradients survive, unscale before the step
-                self.grad_scaler.scale(loss).backward()
-                self.grad_scaler.step(self.optimizer)
-                self.grad_scaler.update()
-            else:
-                loss.backward()
-                self.optimizer.step()
+            # Forward, backward and the optimizer step, shared with the benchmark
+            loss, logits = speed.train_step(self.train_model, self.optimizer, self.grad_scaler,
+                                            images, labels, device=self.device,
+                                            precision=self.precision)
             state.train_meter.add(loss, logits, labels)
         else:
             # Evaluation uses the model without the `DistributedDataParallel`

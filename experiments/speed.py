@@ -231,3 +231,32 @@ def to_device_batch(images: torch.Tensor, labels: torch.Tensor, device: DeviceLi
     if channels_last and images.dim() == 4:
         images = images.contiguous(memory_format=torch.channels_last)
     return images, labels
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+               grad_scaler: Optional['torch.amp.GradScaler'], images: torch.Tensor, labels: torch.Tensor,
+               *, device: DeviceLike, precision: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    """
+    ## One training step
+
+    Forward pass in the chosen precision, cross-entropy loss, backward pass and
+    the optimizer step, the same for the experiment and the benchmark. The loss
+    is computed in fp32 whatever the precision of the logits.
+
+    It returns the loss and the logits as tensors on the device and reads
+    nothing back to the host: calling `.item()` here would make the CPU wait for
+    the GPU to finish every step before it could queue the next one.
+    """
+    with autocast(device, precision):
+        logits = model(images)
+        loss = nn.functional.cross_entropy(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    if grad_scaler is not None:
+        # fp16: scale the loss so small gradients survive, unscale before the step
+        grad_scaler.scale(loss).backward()
+        grad_scaler.step(optimizer)
+        grad_scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss.detach(), logits.detach()

@@ -62,7 +62,7 @@ def ddp_run(larger_synthetic_cifar, tmp_path_factory):
     result = subprocess.run(
         torchrun_command('--data-dir', larger_synthetic_cifar, '--train-subset', '2400', '--logs-dir', logs, '--epochs', '3',
                          '--weights-digest', digests, *TINY),
-        capture_output=True, text=True, timeout=240, env=ENV, cwd=ROOT)
+        capture_output=True, text=True, timeout=600, env=ENV, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result, logs, digests
 
@@ -110,7 +110,7 @@ def test_killed_distributed_run_resumes_exactly(ddp_run, larger_synthetic_cifar,
     assert not (run / 'summary.json').exists()
 
     resumed = subprocess.run(torchrun_command('--resume', run.name, '--logs-dir', logs),
-                             capture_output=True, text=True, timeout=240, env=ENV, cwd=ROOT)
+                             capture_output=True, text=True, timeout=600, env=ENV, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-3000:]
     assert re.search(rf'resuming run {run.name} after epoch 1$', resumed.stdout, re.M)
     history = json.loads((run / 'summary.json').read_text())['history']
