@@ -65,7 +65,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -82,6 +81,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from labml_convmixer.model import convmixer  # noqa: E402
+from experiments.cifar10 import atomic_write_bytes  # noqa: E402
 from experiments.gpu_augment import BatchAugment  # noqa: E402
 from experiments.speed import (SpeedSettings, default_settings, train_step,  # noqa: E402
                                make_grad_scaler, make_optimizer, prepare_model, to_device_batch)
@@ -491,19 +491,9 @@ def machine_info(device: torch.device) -> Dict:
 
 
 def atomic_write(path: Path, data: bytes):
-    """Write via a temporary file in the same folder, so a crash never leaves half a file."""
+    """Write `data` so that a crash never leaves half a file, with the experiment's checkpoint writer."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, lambda f: f.write(data))
 
 
 def markdown_table(results: List[Result]) -> str:
@@ -533,11 +523,9 @@ def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
     ax.set_title(f"ConvMixer training speed on {where}\n(torch {machine['torch']})", fontsize=9)
     ax.set_xlim(0, max(values) * 1.15)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    os.close(fd)
-    fig.savefig(tmp, metadata={'Date': None} if path.suffix == '.svg' else None)
+    atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:],
+                                                    metadata={'Date': None} if path.suffix == '.svg' else None))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 PAGE = ROOT / 'docs' / 'pages' / 'performance.md'

@@ -52,7 +52,7 @@ copy it alone into your own project.
 """
 
 import copy
-from typing import Callable, Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Sequence, Union
 
 import torch
 import torch.nn.functional as F
