@@ -5,6 +5,7 @@ summary: >
   Our training path against a loop that behaves like the reference
   convmixer-cifar10 train.py, side by side in one process: the model's training
   step alone, and whole epochs through the data pipeline.
+nav_order: 2
 ---
 
 # Training speed benchmark
@@ -14,30 +15,28 @@ does our CIFAR-10 training path process, compared with the reference training
 loop?* Both run in the same process, on the same model size, batch size and
 device, one after the other.
 
-**The baseline** behaves like the reference `train.py` of convmixer-cifar10:
+**The baseline** is the [reference training loop](reference_loop.html): a plain
+`nn.Sequential` ConvMixer, per-image PIL augmentation in 2 loader workers, fp16
+with a gradient scaler and `DataParallel` on CUDA (fp32 on CPU), the default
+AdamW, and `.item()` read-backs after every step. That page also lists what our
+path does differently, and why.
 
-* the model is a plain `nn.Sequential` ConvMixer, written out below in the
-  paper's layer order, with `padding="same"` depth-wise convolutions;
-* each image is augmented on its own in 2 data loader workers, as a PIL image:
-  `RandomResizedCrop(32, scale=(1, 1), ratio=(1, 1))`, a horizontal flip,
-  `RandAugment(2, 12)`, `ToTensor()` and `Normalize`;
-* fp16 autocast with a gradient scaler and `DataParallel` on CUDA, fp32 on CPU;
-* the default (not fused) AdamW, with the learning rate set every step;
-* the loss and the number of correct predictions are read back with `.item()`
-  after every step, which makes the host wait for the device.
-
-**Our path** is what the experiment does by default on the device, built from
-[`experiments/speed.py`](../experiments/speed.html) and
-[`experiments/gpu_augment.py`](../experiments/gpu_augment.html): the package's
-`ConvMixer` with the speed settings of `default_settings` (compiled, channels_last
-on CPU, fused AdamW, bf16 on recent GPUs); statistics accumulated on the device
-and read once per timed repeat; and the data pipeline the experiment picks for
-the device (`--our-augment` overrides it):
+**Our path** is the experiment's own code, imported rather than copied, so that
+the benchmark measures what the experiment runs: the package's `ConvMixer`
+with the speed settings of
+[`default_settings`](../experiments/speed.html#default_settings) (compiled,
+channels_last on CPU, fused AdamW, bf16 on recent GPUs), prepared and stepped by
+the functions of [`experiments/speed.py`](../experiments/speed.html);
+statistics accumulated on the device and read once per timed repeat; and the
+[data pipeline](../experiments/cifar10_data.html#data-pipelines) that the same
+settings pick for the device (`--our-augment` overrides it):
 
 * on a GPU, `batched`: the training set kept on the device as one `uint8`
-  tensor, and augmented a batch at a time by `BatchAugment`;
-* on a CPU, `torchvision`: per-image flip and RandAugment on `uint8` tensors in
-  2 loader workers, which keep up with a CPU's training step.
+  tensor, cut into batches by `DeviceBatches` and augmented a batch at a time by
+  [`BatchAugment`](../experiments/gpu_augment.html);
+* on a CPU, `torchvision`: `ImageDataset` with per-image flip and RandAugment
+  on `uint8` tensors in 2 loader workers, which keep up with a CPU's training
+  step.
 
 Two measurements for each:
 
@@ -45,11 +44,14 @@ Two measurements for each:
    (forward, loss, backward, optimizer step);
 2. **end to end** — whole epochs over a synthetic CIFAR-shaped data set of
    random `uint8` images (speed does not depend on the pixels), including
-   augmentation and loading.
+   augmentation and loading. Where our pipeline is not `batched`, our model is
+   also timed fed by the batched one, as "ours, batched augment".
 
 Each is repeated several times after a warm-up (which includes the compilation
 of our model, reported separately), and the median images/s is reported, with
-the ratio ours/baseline.
+the ratio ours/baseline. The numbers, the machine and the command line make up
+a [report](speed_report.html), which `--write-docs` saves and turns into the
+Performance page's tables and plot.
 
 ```
 python benchmarks/train_speed.py                 # default sizes for the device
@@ -59,76 +61,35 @@ python benchmarks/train_speed.py --write-docs    # also update the Performance p
 """
 
 import argparse
-import contextlib
 import json
-import os
-import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, List
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 # The benchmark runs as `python benchmarks/train_speed.py` from anywhere: make the
-# project root importable for `labml_convmixer` and `experiments`.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# project root importable for `labml_convmixer`, `experiments` and `benchmarks`.
+_root = str(Path(__file__).resolve().parent.parent)
+if _root not in sys.path:
+    sys.path.insert(0, _root)
 
 from labml_convmixer.model import convmixer  # noqa: E402
-from experiments.cifar10 import atomic_write_bytes  # noqa: E402
+from benchmarks.reference_loop import N_CLASSES, BaselineLoop  # noqa: E402
+from benchmarks.speed_report import (RESULTS, Result, atomic_write, machine_info,  # noqa: E402
+                                     markdown_table, write_docs)
+from experiments.cifar10_data import (CIFAR10_MEAN, CIFAR10_STD, DeviceBatches, ImageDataset,  # noqa: E402
+                                      torchvision_transform)
 from experiments.gpu_augment import BatchAugment  # noqa: E402
 from experiments.speed import (SpeedSettings, default_settings, train_step,  # noqa: E402
                                make_grad_scaler, make_optimizer, prepare_model, to_device_batch)
 
-# CIFAR-10 channel statistics, as the recipe normalises with them.
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2471, 0.2435, 0.2616)
-N_CLASSES = 10
-
-
-# ## The baseline model
-#
-# ConvMixer as one `nn.Sequential`, as the reference builds it: the patch
-# embedding, $d$ blocks of [residual(depth-wise conv → GELU → BN) → point-wise conv
-# → GELU → BN], and the pooled linear head.
-
-class AddInput(nn.Module):
-    """$f(x) + x$: the residual connection around the depth-wise part."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(x) + x
-
-
-def baseline_convmixer(d_model: int, n_layers: int, kernel_size: int, patch_size: int,
-                       n_classes: int = N_CLASSES) -> nn.Sequential:
-    layers: List[nn.Module] = [
-        nn.Conv2d(3, d_model, kernel_size=patch_size, stride=patch_size),
-        nn.GELU(),
-        nn.BatchNorm2d(d_model),
-    ]
-    for _ in range(n_layers):
-        layers.append(nn.Sequential(
-            AddInput(nn.Sequential(
-                nn.Conv2d(d_model, d_model, kernel_size, groups=d_model, padding='same'),
-                nn.GELU(),
-                nn.BatchNorm2d(d_model),
-            )),
-            nn.Conv2d(d_model, d_model, kernel_size=1),
-            nn.GELU(),
-            nn.BatchNorm2d(d_model),
-        ))
-    layers += [nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(d_model, n_classes)]
-    return nn.Sequential(*layers)
+# The CIFAR-10 recipe's augmentation, which both pipelines of the experiment apply:
+# a horizontal flip and RandAugment with 2 operations at magnitude 12.
+RECIPE_AUGMENT = dict(flip=True, num_ops=2, magnitude=12)
 
 
 # ## Synthetic data
@@ -141,59 +102,23 @@ def synthetic_cifar(n_images: int, seed: int = 0):
     return images, labels
 
 
-class PILDataset(torch.utils.data.Dataset):
-    """
-    Serves images as PIL images through a transform, as `torchvision.datasets.CIFAR10`
-    does: the per-image pipeline of the reference.
-    """
+# ## Our data pipelines
+#
+# Built from the experiment's own classes, with the recipe's augmentation. The
+# experiment draws its order from a seeded sampler that also splits the data
+# between processes; one process's shuffle is all the benchmark needs, and the
+# order of the images does not change the speed.
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable):
-        # `[n, 32, 32, 3]` numpy array, what CIFAR10 keeps in memory
-        self.images = images.permute(0, 2, 3, 1).contiguous().numpy()
-        self.labels = labels.tolist()
-        self.transform = transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        from PIL import Image
-        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
-
-
-class TensorDataset(torch.utils.data.Dataset):
-    """Serves `uint8` image tensors through a per-image transform, as the experiment's `torchvision` pipeline."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.transform(self.images[i]), self.labels[i]
-
-
-def tensor_transform():
-    """The experiment's per-image pipeline: flip and RandAugment on `uint8` tensors, then normalise."""
-    import torchvision.transforms as T
-    return T.Compose([
-        T.RandomHorizontalFlip(),
-        T.RandAugment(num_ops=2, magnitude=12),
-        T.ConvertImageDtype(torch.float32),
-        T.Normalize(CIFAR_MEAN, CIFAR_STD),
-    ])
-
-
-def reference_transform():
-    import torchvision.transforms as T
-    return T.Compose([
-        T.RandomResizedCrop(32, scale=(1.0, 1.0), ratio=(1.0, 1.0)),
-        T.RandomHorizontalFlip(),
-        T.RandAugment(num_ops=2, magnitude=12),
-        T.ToTensor(),
-        T.Normalize(CIFAR_MEAN, CIFAR_STD),
-    ])
+def our_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, workers: int,
+                device: torch.device, augment: str):
+    """Training batches through the experiment's pipeline `augment`, reshuffled every epoch."""
+    sampler = torch.utils.data.RandomSampler(range(len(labels)))
+    if augment == 'batched':
+        return DeviceBatches(images.to(device), labels.to(device), sampler, batch_size,
+                             BatchAugment(CIFAR10_MEAN, CIFAR10_STD, **RECIPE_AUGMENT))
+    dataset = ImageDataset(images, labels, torchvision_transform(**RECIPE_AUGMENT))
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                                       num_workers=workers, pin_memory=device.type == 'cuda')
 
 
 # ## Timing
@@ -204,66 +129,9 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
-@dataclass
-class Result:
-    """One measured configuration."""
-    name: str
-    kind: str  # 'model' or 'e2e'
-    images_per_s: float
-    repeats: List[float]
-    warmup_s: float
-    settings: Dict
-
-
-# ## The two training loops
-
-class BaselineLoop:
-    """The reference-style loop: `.item()` per step, fp16 + scaler and DataParallel on CUDA."""
-
-    def __init__(self, args, device: torch.device):
-        self.device = device
-        model = baseline_convmixer(args.d_model, args.n_layers, args.kernel_size, args.patch_size)
-        model = model.to(device)
-        if device.type == 'cuda':
-            model = nn.DataParallel(model)
-        self.model = model
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-        self.use_amp = device.type == 'cuda'
-        self.scaler = torch.amp.GradScaler('cuda') if self.use_amp else None
-        self.lr = args.lr
-        self.loss_sum, self.correct = 0.0, 0
-
-    def step(self, images: torch.Tensor, labels: torch.Tensor):
-        images, labels = images.to(self.device), labels.to(self.device)
-        self.optimizer.param_groups[0].update(lr=self.lr)
-        self.optimizer.zero_grad()
-        ctx = torch.autocast('cuda', dtype=torch.float16) if self.use_amp else contextlib.nullcontext()
-        with ctx:
-            output = self.model(images)
-            loss = F.cross_entropy(output, labels)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            loss.backward()
-            self.optimizer.step()
-        # The reference reads its statistics back every step.
-        self.loss_sum += loss.item() * labels.shape[0]
-        self.correct += (output.max(1)[1] == labels).sum().item()
-
-    def loader(self, images, labels, batch_size: int, workers: int):
-        return torch.utils.data.DataLoader(PILDataset(images, labels, reference_transform()),
-                                           batch_size=batch_size, shuffle=True, num_workers=workers)
-
-    def epoch(self, loader) -> int:
-        self.model.train()
-        n = 0
-        for images, labels in loader:
-            self.step(images, labels)
-            n += labels.shape[0]
-        return n
-
+# ## Our training loop
+#
+# The baseline is [`BaselineLoop`](reference_loop.html#BaselineLoop).
 
 class OurLoop:
     """The experiment's path with the given speed settings."""
@@ -283,7 +151,6 @@ class OurLoop:
         # Statistics stay on the device; nothing in the step waits for it.
         self.loss_sum = torch.zeros((), device=device)
         self.correct = torch.zeros((), dtype=torch.long, device=device)
-        self.augment = BatchAugment(CIFAR_MEAN, CIFAR_STD, flip=True, num_ops=2, magnitude=12)
 
     def step(self, images: torch.Tensor, labels: torch.Tensor):
         if self.cuda_graphs:
@@ -298,32 +165,20 @@ class OurLoop:
         self.loss_sum += loss * labels.shape[0]
         self.correct += (output.argmax(1) == labels).sum()
 
-    def epoch(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> int:
+    def epoch(self, batches) -> int:
         """
-        One epoch over a data set that is already on the device as `uint8`: a random
-        permutation on the device, then batches gathered by index and augmented.
+        One epoch over the batches of one of the experiment's pipelines; each
+        batch goes to the device as the experiment sends it (a batch that is
+        already there stays where it is).
         """
-        self.model.train()
-        order = torch.randperm(images.shape[0], device=images.device)
-        for start in range(0, images.shape[0], batch_size):
-            index = order[start:start + batch_size]
-            batch = self.augment(images[index])
-            batch, batch_labels = to_device_batch(batch, labels[index], self.device,
-                                                  channels_last=self.settings.channels_last)
-            self.step(batch, batch_labels)
-        # One read-back per epoch, like the experiment's per-epoch log line.
-        float(self.loss_sum)
-        return images.shape[0]
-
-    def epoch_from_loader(self, loader) -> int:
-        """One epoch from a data loader of per-image augmented batches."""
         self.model.train()
         n = 0
-        for images, labels in loader:
+        for images, labels in batches:
             images, labels = to_device_batch(images, labels, self.device,
                                              channels_last=self.settings.channels_last)
             self.step(images, labels)
             n += labels.shape[0]
+        # One read-back per epoch, like the experiment's per-epoch log line.
         float(self.loss_sum)
         return n
 
@@ -349,33 +204,19 @@ def model_only_runner(loop, args, device: torch.device) -> Callable[[], int]:
     return run_once
 
 
-def our_augment(args, device: torch.device) -> str:
-    """
-    The experiment's default pipeline on the device: `batched` on a GPU, per-image
-    `torchvision` transforms in loader workers on a CPU (where the workers keep up).
-    """
-    if args.our_augment != 'auto':
-        return args.our_augment
-    return 'batched' if device.type == 'cuda' else 'torchvision'
-
-
 def end_to_end_runners(args, device: torch.device, settings: SpeedSettings):
     """One epoch of each loop over the same synthetic data set."""
     images, labels = synthetic_cifar(args.images)
     baseline = BaselineLoop(args, device)
     base_loader = baseline.loader(images, labels, args.batch_size, args.workers)
     ours = OurLoop(args, device, settings)
-    runners = {'baseline': lambda: baseline.epoch(base_loader)}
-    on_device = images.to(device), labels.to(device)
-    if our_augment(args, device) == 'batched':
-        runners['ours'] = lambda: ours.epoch(*on_device, args.batch_size)
-    else:
-        our_loader = torch.utils.data.DataLoader(TensorDataset(images, labels, tensor_transform()),
-                                                 batch_size=args.batch_size, shuffle=True,
-                                                 num_workers=args.workers, pin_memory=device.type == 'cuda')
-        runners['ours'] = lambda: ours.epoch_from_loader(our_loader)
+    our_loader = our_batches(images, labels, args.batch_size, args.workers, device, settings.augment)
+    runners = {'baseline': lambda: baseline.epoch(base_loader),
+               'ours': lambda: ours.epoch(our_loader)}
+    if settings.augment != 'batched':
         # The batched pipeline on this device too, for comparison (same model, no workers)
-        runners['ours, batched augment'] = lambda: ours.epoch(*on_device, args.batch_size)
+        batched = our_batches(images, labels, args.batch_size, args.workers, device, 'batched')
+        runners['ours, batched augment'] = lambda: ours.epoch(batched)
     return runners
 
 
@@ -462,125 +303,6 @@ def profile_steps(args, device: torch.device, settings: SpeedSettings, rows: int
         del loop, run
 
 
-# ## Reporting
-
-def machine_info(device: torch.device) -> Dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info = {
-        'cpu': cpu,
-        'cpu_cores': os.cpu_count(),
-        'torch_threads': torch.get_num_threads(),
-        'torch': torch.__version__,
-        'python': platform.python_version(),
-        'device': str(device),
-        # Other work on the machine slows every measurement; recorded to judge the numbers.
-        'load_average_1min': round(os.getloadavg()[0], 2) if hasattr(os, 'getloadavg') else None,
-    }
-    if device.type == 'cuda':
-        info['gpu'] = torch.cuda.get_device_name(device)
-        info['gpu_count'] = torch.cuda.device_count()
-    return info
-
-
-def atomic_write(path: Path, data: bytes):
-    """Write `data` so that a crash never leaves half a file, with the experiment's checkpoint writer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, lambda f: f.write(data))
-
-
-def markdown_table(results: List[Result]) -> str:
-    lines = ['| measurement | path | images/s (median) | repeats | warm-up s |',
-             '|---|---|---:|---|---:|']
-    for r in results:
-        lines.append(f"| {r.kind} | {r.name} | {r.images_per_s:.1f} | "
-                     f"{', '.join(f'{x:.1f}' for x in r.repeats)} | {r.warmup_s:.1f} |")
-    return '\n'.join(lines)
-
-
-def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    rows = [(f"{r.kind}: {r.name}", r.images_per_s) for r in results + sweep]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
-    labels = [r[0] for r in rows][::-1]
-    values = [r[1] for r in rows][::-1]
-    colours = ['#1f77b4' if 'ours' in l or 'compiled' in l else '#999999' for l in labels]
-    ax.barh(labels, values, color=colours)
-    for y, v in enumerate(values):
-        ax.text(v, y, f" {v:.1f}", va='center', fontsize=8)
-    ax.set_xlabel('images / second (median)')
-    where = machine.get('gpu') or f"{machine['cpu']}, {machine['cpu_cores']} cores"
-    ax.set_title(f"ConvMixer training speed on {where}\n(torch {machine['torch']})", fontsize=9)
-    ax.set_xlim(0, max(values) * 1.15)
-    fig.tight_layout()
-    atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:],
-                                                    metadata={'Date': None} if path.suffix == '.svg' else None))
-    plt.close(fig)
-
-
-PAGE = ROOT / 'docs' / 'pages' / 'performance.md'
-
-
-def page_section(report: Dict) -> str:
-    """The Markdown that the Performance page shows for one device's report."""
-    m = report['machine']
-    results = [Result(**r) for r in report['results']]
-    where = (f"{m['gpu']} (torch {m['torch']})" if 'gpu' in m else
-             f"{m['cpu']}, {m['cpu_cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
-             f"Python {m['python']}")
-    lines = [f"Machine: {where}. 1-minute load average when the run started: {m.get('load_average_1min')} "
-             f"(other work on the machine slows every number; the ratios compare runs made in turns).", '',
-             f"Command: `{report['command'].strip()}`", '']
-    ratios = []
-    for kind, label in (('model', 'model only'), ('e2e', 'end to end')):
-        by_name = {r.name: r for r in results if r.kind == kind}
-        if {'ours', 'baseline'} <= by_name.keys():
-            ratios.append((label, by_name['baseline'].images_per_s, by_name['ours'].images_per_s))
-    if ratios:
-        lines += ['| measurement | baseline images/s | ours images/s | ours / baseline |', '|---|---:|---:|---:|']
-        lines += [f"| {label} | {b:.1f} | {o:.1f} | **{o / b:.2f}×** |" for label, b, o in ratios]
-        lines.append('')
-    lines += ['All measurements (median of the timed repeats; warm-up includes compilation):', '',
-              markdown_table(results)]
-    return '\n'.join(lines)
-
-
-def write_page(report: Dict, device_type: str, page: Path = PAGE):
-    """
-    Replace the results between `<!-- results:cpu -->` and `<!-- /results:cpu -->`
-    (or `cuda`) on the Performance page; the rest of the page is prose.
-    """
-    start, end = f'<!-- results:{device_type} -->', f'<!-- /results:{device_type} -->'
-    text = page.read_text()
-    if start not in text or end not in text:
-        print(f"note: {page} has no {start} ... {end} markers; the table was not written there")
-        return
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write(page, (head + start + '\n' + page_section(report) + '\n' + end + tail).encode())
-
-
-def write_docs(report: Dict, device_type: str):
-    results = [Result(**r) for r in report['results']]
-    atomic_write(ROOT / 'benchmarks' / 'results' / f'{device_type}.json',
-                 (json.dumps(report, indent=2) + '\n').encode())
-    plot([r for r in results if r.kind != 'sweep'], [r for r in results if r.kind == 'sweep'],
-         report['machine'], ROOT / 'docs' / 'pages' / 'performance.svg')
-    write_page(report, device_type)
-    print(f"wrote benchmarks/results/{device_type}.json, docs/pages/performance.svg and the table of "
-          f"docs/pages/performance.md")
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="ConvMixer training speed: our path against a loop "
                                             "like the reference train.py, on this machine.")
@@ -595,7 +317,8 @@ def parse_args(argv=None):
     p.add_argument('--repeats', type=int, default=None, help="timed repeats (model only)")
     p.add_argument('--images', type=int, default=None, help="synthetic training images (end to end)")
     p.add_argument('--epochs', type=int, default=None, help="timed epochs after one warm-up epoch")
-    p.add_argument('--workers', type=int, default=2, help="baseline data loader workers (default 2)")
+    p.add_argument('--workers', type=int, default=2,
+                   help="data loader workers of the per-image pipelines (default 2)")
     p.add_argument('--lr', type=float, default=0.01)
     p.add_argument('--weight-decay', type=float, default=0.005)
     p.add_argument('--no-compile', action='store_true', help="our path without torch.compile")
@@ -605,8 +328,8 @@ def parse_args(argv=None):
     p.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default=None)
     p.add_argument('--cuda-graphs', action='store_true', help="compile with mode='reduce-overhead'")
     p.add_argument('--our-augment', choices=('auto', 'batched', 'torchvision'), default='auto',
-                   help="our data pipeline (default auto: batched on CUDA, torchvision on CPU, "
-                        "as the experiment)")
+                   help="our data pipeline (default auto: the experiment's default for the device, "
+                        "batched on CUDA, torchvision on CPU)")
     p.add_argument('--skip', choices=('model', 'e2e'), action='append', default=[],
                    help="leave out a measurement (repeatable)")
     p.add_argument('--sweep', action='store_true', help="also A/B test each speed setting (model only)")
@@ -652,9 +375,10 @@ def main(argv=None):
         fused=settings.fused and not args.no_fused,
         precision=args.precision or settings.precision,
         compile_mode='reduce-overhead' if args.cuda_graphs else None,
+        augment=settings.augment if args.our_augment == 'auto' else args.our_augment,
     )
     if args.docs_only:
-        source = ROOT / 'benchmarks' / 'results' / f'{device.type}.json'
+        source = RESULTS / f'{device.type}.json'
         if not source.exists():
             parser.error(f"--docs-only: {source} does not exist; run with --write-docs first")
         write_docs(json.loads(source.read_text()), device.type)
@@ -684,11 +408,11 @@ def main(argv=None):
         del baseline, ours, runners
     if 'e2e' not in args.skip:
         print(f"end to end: {args.images} synthetic images, 1 warm-up + {args.epochs} timed epochs, "
-              f"in turns; our pipeline: {our_augment(args, device)}")
+              f"in turns; our pipeline: {settings.augment}")
         runners = end_to_end_runners(args, device, settings)
         run_settings = {'baseline': {'workers': args.workers},
-                        'ours': dict(asdict(settings), augment=our_augment(args, device)),
-                        'ours, batched augment': dict(asdict(settings), augment='batched')}
+                        'ours': asdict(settings),
+                        'ours, batched augment': asdict(replace(settings, augment='batched'))}
         for r in paired('e2e', runners, {name: run_settings[name] for name in runners},
                         device, 1, args.epochs):
             results.append(r)

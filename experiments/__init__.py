@@ -6,9 +6,20 @@ summary: The training code that uses the model; these files are run as scripts, 
 
 # Experiments
 
-* [ConvMixer on CIFAR-10](cifar10.html): the main experiment, `python experiments/cifar10.py`.
-* [Training fast](speed.html): the speed settings the experiment uses.
+The recipe comes first; the pages after it are what the recipe stands on, each
+with one job, shared by every experiment.
+
+* [ConvMixer on CIFAR-10](cifar10.html): the recipe, `python experiments/cifar10.py`.
+* [CIFAR-10 data](cifar10_data.html): reading the data set and the two augmentation pipelines.
 * [Batched data augmentation](gpu_augment.html): flip and RandAugment for a whole batch at once.
+* [Training fast](speed.html): the speed settings and the training step.
+* [The trainer](trainer.html): the shared settings, the epoch loop and the meters.
+* [Starting, resuming and evaluating a run](launch.html): the `main` of every experiment.
+* [The command line](cli.html): flags derived from a `Configs` class.
+* [Runs, checkpoints and exact resume](runs.html): the run folder and atomic writes.
+* [Distributed training](distributed.html): `torchrun` and DistributedDataParallel.
+* [Reports](reports.html): `summary.json`, plots, per-class accuracy and the confusion matrix.
+* [What we use of labml's internals](labml_internals.html): the three private pieces, and why.
 
 This file makes the folder a package, so the modules can import each other as
 `experiments.speed` and so on.

@@ -1,6 +1,7 @@
 r"""
 ---
 title: CIFAR-10 data
+nav_order: 2
 summary: >
   Reading CIFAR-10's Python version from disk, checked by structure, and the two
   pipelines that turn it into augmented batches: per-image torchvision
@@ -71,10 +72,13 @@ from torch.utils.data import Dataset, Sampler
 
 from labml import lab, logger
 
+from experiments.cli import UserError
 # The per-channel mean and standard deviation of CIFAR-10's training images,
-# on the $[0, 1]$ scale, used to normalise every image.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
+# on the $[0, 1]$ scale, used to normalise every image. They belong to the
+# model as much as to the data (a trained model expects its inputs normalised
+# this way), so the package defines them.
+from labml_convmixer.models import CIFAR10_MEAN, CIFAR10_STD
+
 
 # The names torchvision and the data set's authors use.
 ARCHIVE_NAME = 'cifar-10-python.tar.gz'
@@ -85,21 +89,9 @@ META_FILE = 'batches.meta'
 IMAGE_SHAPE = (3, 32, 32)
 
 
-# The failures a user can cause and fix: the experiment prints their message as
-# one line and exits. They are defined here, with the first code that raises
-# them, and the experiment imports them.
-
-class UserError(Exception):
-    """
-    An expected failure (missing data, a wrong value, an unknown run) whose
-    message is all the user needs: it is printed as one line, without a traceback.
-    `exit_code` is 2 for a wrong command line, as `argparse` does, else 1.
-    """
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
+# A data set that is missing, cannot be downloaded, or breaks the layout is an
+# error the user can fix: one line, no traceback (see the
+# [command line](cli.html#UserError)).
 
 class DataError(UserError):
     """CIFAR-10 is missing, cannot be downloaded, or a file breaks the layout."""
@@ -296,22 +288,6 @@ def torchvision_transform(flip: bool = False, num_ops: int = 0, magnitude: int =
     steps += [transforms.ConvertImageDtype(torch.float32),
               transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
     return transforms.Compose(steps)
-
-
-class ShardSampler(Sampler):
-    """
-    Every `world_size`-th index starting at `rank`, in order: each process
-    evaluates its own part of the test set, with no image counted twice.
-    """
-
-    def __init__(self, n: int, rank: int, world_size: int):
-        self.indices = list(range(rank, n, world_size))
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __iter__(self):
-        return iter(self.indices)
 
 
 class DeviceBatches:

@@ -1,6 +1,7 @@
 """
 ---
 title: Batched data augmentation
+nav_order: 3
 summary: >
   Flip, random crop and RandAugment done on a whole batch at once with tensor
   math, on the GPU or the CPU, each image drawing its own operations: so the data

@@ -13,8 +13,7 @@ from torchvision.transforms import InterpolationMode, RandAugment
 
 from experiments import gpu_augment as G
 
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2471, 0.2435, 0.2616)
+from labml_convmixer.models import CIFAR10_MEAN as MEAN, CIFAR10_STD as STD
 
 
 def random_images(batch_size=16, height=32, width=32, seed=0):

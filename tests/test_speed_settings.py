@@ -66,6 +66,9 @@ def test_default_settings():
     assert cpu.compile == speed.compile_available('cpu')
     other = speed.default_settings('meta')
     assert not other.compile and other.precision == 'fp32'
+    # The data pipeline: loader workers keep up with a CPU, a GPU needs batches augmented on it
+    assert cpu.augment == 'torchvision' and other.augment == 'torchvision'
+    assert speed.default_settings('cuda').augment == 'batched'
 
 
 def test_benchmark_runs_and_reports(tmp_path, capsys):
@@ -87,3 +90,24 @@ def test_benchmark_runs_and_reports(tmp_path, capsys):
     for r in report['results']:
         assert r['images_per_s'] > 0 and len(r['repeats']) >= 1
     assert report['machine']['cpu_cores'] >= 1
+
+
+def test_benchmark_takes_its_pipeline_from_the_device_defaults(tmp_path, monkeypatch):
+    # With `batched` as the device's default our end-to-end path uses it, and the
+    # extra "batched augment" row (only there to compare with) is left out.
+    from dataclasses import replace
+    from benchmarks import train_speed
+    monkeypatch.setattr(train_speed, 'default_settings',
+                        lambda device: replace(speed.default_settings(device), augment='batched'))
+    out = tmp_path / 'results.json'
+    small = ['--device', 'cpu', '--d-model', '8', '--n-layers', '1', '--batch-size', '8', '--images', '16',
+             '--epochs', '1', '--no-compile', '--workers', '0', '--skip', 'model', '--json', str(out)]
+    train_speed.main(small)
+    results = json.loads(out.read_text())['results']
+    assert [r['name'] for r in results] == ['baseline', 'ours']
+    assert results[1]['settings']['augment'] == 'batched'
+    # `--our-augment` overrides the default
+    train_speed.main(small + ['--our-augment', 'torchvision'])
+    results = json.loads(out.read_text())['results']
+    assert [r['name'] for r in results] == ['baseline', 'ours', 'ours, batched augment']
+    assert results[1]['settings']['augment'] == 'torchvision'

@@ -12,11 +12,14 @@ import pytest
 from cifar10_testdata import ROOT, run_script
 
 sys.path.insert(0, str(ROOT))
-from experiments import cifar10  # noqa: E402
+from experiments import cifar10, launch  # noqa: E402
+from experiments.cli import UserError  # noqa: E402
 
 
 def parse(*argv):
-    return cifar10.overrides_from_args(cifar10.build_parser().parse_args(list(argv)), 1)
+    parser = launch.build_parser(cifar10.Configs, 'cifar10.py', '', cifar10.CIFAR10_CHECKS)
+    return launch.parse_overrides(parser.parse_args(list(argv)), cifar10.Configs,
+                                  cifar10.CIFAR10_CHECKS, 1)
 
 
 def test_help_lists_every_flag():
@@ -57,7 +60,7 @@ def test_flags_and_set_are_parsed_with_types():
     (['--device', 'tpu'], "unknown device 'tpu'"),
 ])
 def test_wrong_values_are_rejected(argv, message):
-    with pytest.raises(cifar10.UserError) as error:
+    with pytest.raises(UserError) as error:
         parse(*argv)
     assert message in str(error.value)
     assert error.value.exit_code == 2

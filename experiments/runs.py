@@ -1,0 +1,199 @@
+"""
+---
+title: Runs, checkpoints and exact resume
+summary: >
+  Where a run lives, atomic writes, the checkpoint written after every epoch
+  and the random number generators that make a resumed run repeat the numbers
+  of one that never stopped.
+nav_order: 8
+---
+
+# Runs, checkpoints and exact resume
+
+Each run has a folder, `logs/<name>/<run uuid>/`, that labml creates with its
+`configs.yaml`, `run.yaml` and `log.jsonl`. The trainer adds `checkpoint.pt`
+after every epoch and, at the end, `summary.json` and `metrics.png`.
+
+A run that stopped, even with `kill -9` in the middle of an epoch, goes on
+with `--resume RUN_UUID` from its last complete epoch, and on a CPU with a
+fixed seed it then gives *exactly* the numbers of a run that was never
+interrupted. Two things make that possible:
+
+1. **Nothing is ever half written.** Every file goes to a temporary file in
+   the same folder, is flushed to the disk and renamed over the old one
+   ([`atomic_write_bytes`](#atomic_write_bytes)). A rename is atomic, so a
+   crash at any moment leaves the previous checkpoint or the new one.
+2. **The checkpoint holds every state that the next epoch reads**: the
+   model's weights and batch-norm statistics, the optimizer's moments, the
+   gradient scaler, the position in the schedule (the epoch; the learning rate
+   is a function of it), and the state of every random number generator of
+   every process: Python's, NumPy's, PyTorch's CPU and CUDA generators. The
+   augmentations, the data loader's worker seeds and the shuffle then continue
+   where they were.
+"""
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Dict, List
+
+import numpy as np
+import torch
+
+from experiments.cli import UserError
+
+# ## Atomic writes
+
+
+def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], None]):
+    """Call `write(file)` on a temporary file next to `path`, then move it into place."""
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+    try:
+        with open(tmp, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    # Make the rename itself durable
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str):
+    atomic_write_bytes(path, lambda f: f.write(text.encode()))
+
+
+# ## Random number generators
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> Dict[str, Any]:
+    """The state of every generator of this process, in types `weights_only` loading accepts."""
+    state = {'python': random.getstate(), 'torch': torch.get_rng_state()}
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state['numpy'] = (kind, keys.tolist(), pos, has_gauss, gauss)
+    if torch.cuda.is_available():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]):
+    random.setstate(state['python'])
+    kind, keys, pos, has_gauss, gauss = state['numpy']
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+# ## The checkpoint
+#
+# `checkpoint` is a plain dictionary of tensors, numbers, strings and lists,
+# so that it loads with `torch.load(..., weights_only=True)`: loading it runs
+# no code from the file.
+
+def make_checkpoint(*, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    grad_scaler, history: List[Dict[str, float]], rng: List[Dict[str, Any]],
+                    overrides: Dict[str, Any], name: str, classes: List[str]) -> Dict[str, Any]:
+    """`rng` holds one generator state per process, in the order of their ranks."""
+    return {
+        'epoch': epoch,
+        'model': model.state_dict(),
+        'optimizer': optimizer.state_dict(),
+        'grad_scaler': grad_scaler.state_dict() if grad_scaler is not None else None,
+        'history': history,
+        'rng': rng,
+        # The settings the run was started with: `--resume` and `--evaluate` reuse them
+        'overrides': overrides,
+        'name': name,
+        'classes': classes,
+    }
+
+
+def save_checkpoint(run_path: Path, checkpoint: Dict[str, Any]):
+    atomic_write_bytes(run_path / 'checkpoint.pt', lambda f: torch.save(checkpoint, f))
+
+
+def restore_training_state(checkpoint: Dict[str, Any], *, model: torch.nn.Module,
+                           optimizer: torch.optim.Optimizer, grad_scaler, rank: int,
+                           world_size: int, seed: int):
+    """
+    Load weights, optimizer and scaler, and the generators of this process.
+    With another number of processes than the run had, the run goes on, but
+    its random draws no longer match the original's.
+    """
+    model.load_state_dict(checkpoint['model'])
+    optimizer.load_state_dict(checkpoint['optimizer'])
+    if grad_scaler is not None and checkpoint['grad_scaler'] is not None:
+        grad_scaler.load_state_dict(checkpoint['grad_scaler'])
+    rngs = checkpoint['rng']
+    if len(rngs) == world_size:
+        set_rng_state(rngs[rank])
+    else:
+        seed_everything(seed + 1000 * checkpoint['epoch'] + rank)
+
+
+# ## Finding a run again
+
+def find_run(experiments_path: Path, uuid: str) -> Path:
+    """The folder of run `uuid`, under any experiment name."""
+    if not re.fullmatch(r'[0-9a-zA-Z_-]+', uuid):
+        raise UserError(f"{uuid!r} is not a run uuid", 2)
+    matches = sorted(experiments_path.glob(f'*/{uuid}')) if experiments_path.is_dir() else []
+    if not matches:
+        raise UserError(f"no run {uuid} in {experiments_path}")
+    return matches[0]
+
+
+def read_checkpoint(run_path: Path) -> Dict[str, Any]:
+    path = run_path / 'checkpoint.pt'
+    if not path.is_file():
+        raise UserError(f"run {run_path.name} has no checkpoint yet ({path} is missing)")
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise UserError(f"{path}: cannot read the checkpoint ({e})") from None
+
+
+def release_stale_pid(run_path: Path):
+    """
+    labml refuses to start a run whose `run.pid` exists, and a killed run
+    leaves one behind. We remove it, unless its process is still alive: two
+    processes must never write the same run.
+    """
+    pid_path = run_path / 'run.pid'
+    if not pid_path.exists():
+        return
+    try:
+        pid = int(pid_path.read_text().strip())
+    except ValueError:
+        pid = None
+    if pid is not None and pid != os.getpid() and _process_alive(pid):
+        raise UserError(f"run {run_path.name} is still running (process {pid}); stop it first")
+    pid_path.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed process whose parent has not collected it yet is a zombie: dead
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except (OSError, IndexError):
+        return True
