@@ -1,6 +1,7 @@
 """
 ---
 title: Training fast
+nav_order: 4
 summary: >
   The settings that make a ConvMixer training step fast: memory format,
   torch.compile, a fused AdamW, mixed precision, non-blocking copies and the

@@ -1,6 +1,7 @@
 """Tests of the annotated model in `labml_convmixer/model.py`."""
 
 import ast
+import copy
 import itertools
 import shutil
 import subprocess
@@ -185,21 +186,22 @@ def test_forward_intermediates():
         model.forward_intermediates(x, [])
 
 
-def test_gradient_checkpointing_gives_the_same_gradients():
+def test_gradient_checkpointing_gives_the_same_gradients_and_running_statistics():
     torch.manual_seed(0)
-    model = convmixer(8, 3, 3, 2, 4)
+    plain = convmixer(8, 3, 3, 2, 4)
+    checkpointed = copy.deepcopy(plain)
+    checkpointed.set_grad_checkpointing(True)
     x = torch.randn(2, 3, 8, 8)
-    model(x).square().sum().backward()
-    plain = [p.grad.clone() for p in model.parameters()]
-    model.zero_grad()
-    # batch norm's running statistics were updated by the first pass; restart them
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-    model.set_grad_checkpointing(True)
-    model(x).square().sum().backward()
-    for a, p in zip(plain, model.parameters()):
-        torch.testing.assert_close(a, p.grad)
+    for model in (plain, checkpointed):
+        for _ in range(2):
+            model(x).square().sum().backward()
+    for a, b in zip(plain.parameters(), checkpointed.parameters()):
+        torch.testing.assert_close(a.grad, b.grad)
+    # The recomputation in the backward pass must not update batch norm's
+    # running statistics a second time, nor count the batch twice
+    for (name, a), (_, b) in zip(plain.named_buffers(), checkpointed.named_buffers()):
+        torch.testing.assert_close(a, b, msg=name)
+    assert checkpointed.conv_mixer_layers[0].norm1.num_batches_tracked.item() == 2
 
 
 @pytest.mark.parametrize('x,message', [

@@ -14,8 +14,9 @@ from pygments.token import STANDARD_TYPES, Name, Operator, Text, Whitespace
 
 # One coloured piece of a line: Pygments token type and its text.
 Piece = Tuple[object, str]
-# `link(name, is_attribute)` → the address of the definition, or `None`
-Linker = Callable[[str, bool], Optional[str]]
+# `link(name, line, column, is_attribute)` → the address of the definition, or
+# `None`; `column` counts characters from 0, `is_attribute` is true after a `.`
+Linker = Callable[[str, int, int, bool], Optional[str]]
 
 
 def lex_lines(text: str) -> Dict[int, List[Piece]]:
@@ -51,20 +52,29 @@ def render_code(code: List[Tuple[int, str]], lexed: Dict[int, List[Piece]],
     * Identifiers that `link` resolves become links to their definitions.
     * A line whose number is in `anchors` gets that `id`.
     * Line numbers are in a `data-ln` attribute, shown with CSS, so they are
-      neither copied with the code nor found by search.
+      neither copied with the code nor found by search. The `pre` says how
+      many digits the file's line numbers have (`--lit-digits`), so that the
+      gutter has the same width in every block of a page.
+    * A line that starts with spaces says how many (`--lit-indent`), so that
+      the style sheet can indent the continuation of a wrapped line under it.
     """
+    digits = len(str(max(lexed) if lexed else 1))
     out = []
-    for ln, _ in code:
+    for ln, text in code:
         anchor = f' id="{escape(anchors[ln])}"' if ln in anchors else ''
-        body = _render_line(lexed.get(ln, []), link)
-        out.append(f'<span class="lit-line"{anchor}><span class="lit-ln" data-ln="{ln}"></span>'
+        indent = len(text) - len(text.lstrip(' '))
+        style = f' style="--lit-indent:{indent}"' if indent and text.strip() else ''
+        body = _render_line(ln, lexed.get(ln, []), link)
+        out.append(f'<span class="lit-line"{anchor}{style}><span class="lit-ln" data-ln="{ln}"></span>'
                    f'{body}</span>')
-    return ('<div class="highlight"><pre><code>' + '\n'.join(out) + '\n</code></pre></div>')
+    return (f'<div class="highlight"><pre style="--lit-digits:{digits}"><code>' + '\n'.join(out)
+            + '\n</code></pre></div>')
 
 
-def _render_line(pieces: List[Piece], link: Linker) -> str:
+def _render_line(ln: int, pieces: List[Piece], link: Linker) -> str:
     html = []
     previous = None  # the last token that is not white space
+    column = 0
     for ttype, value in pieces:
         text = escape(value, quote=False)
         cls = _css_class(ttype)
@@ -72,7 +82,7 @@ def _render_line(pieces: List[Piece], link: Linker) -> str:
             is_attribute = previous is not None and previous[0] in Operator and previous[1] == '.'
             # The name in `def name` or `class name` is the definition itself.
             is_definition = ttype in (Name.Function, Name.Class)
-            href = None if is_definition else link(value, is_attribute)
+            href = None if is_definition else link(value, ln, column, is_attribute)
             sym = f' data-sym="{escape(value)}"'
             if href:
                 html.append(f'<a class="lit-ref {cls}" href="{escape(href)}"{sym}>{text}</a>')
@@ -84,5 +94,6 @@ def _render_line(pieces: List[Piece], link: Linker) -> str:
             html.append(text)
         if not (ttype in Text or ttype in Whitespace) or value.strip():
             previous = (ttype, value)
+        column += len(value)
     return ''.join(html)
 

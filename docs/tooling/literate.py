@@ -15,8 +15,44 @@ The mkdocs hook that turns the Python sources into side-by-side pages.
    lands on an anchor that exists (`on_env`).
 
 Nothing is written next to the sources: the pages exist only in the build.
+
+Front matter
+------------
+
+A source file's page takes its settings from a YAML block at the top of its
+module docstring, between two `---` lines:
+
+* `title`: the page's title (default: the dotted module name);
+* `summary`: one sentence, the page's description in search results and link
+  previews, and in the list of annotated pages;
+* `nav_order` (integer, optional): the place of the page within its folder.
+  A folder's pages are ordered by `__init__.py` first, then `nav_order`
+  ascending (a page without it counts as 1000), then file name.
+
+Layout
+------
+
+The module docstring is the page's introduction, rendered at the full width
+of the page; every later section is prose on the left, its code on the right.
+A section without code has no code column. Under the introduction are the
+symbol legend and where the file lives: its path, a link that downloads the
+file as it was built (a copy of the `.py` sits next to the page, so this
+works offline too) and, when `mkdocs.yml` sets `repo_url`, a link to the file
+in the repository.
+
+Links from code to definitions
+------------------------------
+
+A plain name links to the definition it refers to: defined at the top of the
+module, or imported from a project module (re-exports followed). A local
+variable or parameter never links. `x.attr` links only where `litparse` knows
+the class of `x` (`self` and `cls` in a method, `super()`, a name bound by a
+constructor call or an annotation, a class used by name) and that class is a
+project class that defines `attr` itself or in a project base class; never by
+the attribute's name alone.
 """
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -26,11 +62,13 @@ from typing import Dict, List, Optional, Set, Tuple
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
+from html import escape, unescape
 
 from litcode import lex_lines, render_code
 from litmath import KaTeXErrors, MathError, MathExtension, find_math, insert_rendered, katex_assets, \
     render_all
-from litparse import Definition, ParsedSource, ParseError, parse_source
+from litparse import Definition, MemberRef, ParsedSource, ParseError, parse_source
+from litsearch import section_entries
 
 log = logging.getLogger('mkdocs.hooks.literate')
 
@@ -47,6 +85,10 @@ SOURCE_LINK_RE = re.compile(r'\]\((?![a-z]+:|/|#)([^)\s#]+)\.(?:py|html)(#[^)\s]
 # Lets the search run in a frame where web workers are not allowed (pages opened from disk).
 SEARCH_SHIM = ('assets/iframe-worker/shim.js',
                Path(__file__).resolve().parent / 'node_modules' / 'iframe-worker' / 'shim' / 'index.js')
+# Pages without `nav_order` in their front matter
+DEFAULT_NAV_ORDER = 1000
+# The branch that the repository links of the source pages point into
+REPO_BRANCH = 'main'
 CODE_MARKER = 'LITCODE{}X'
 CODE_MARKER_RE = re.compile(r'(?:<p>)?LITCODE(\d+)X(?:</p>)?')
 
@@ -60,12 +102,20 @@ class SourcePage:
     parsed: ParsedSource
     title: str
     summary: str
+    nav_order: int = DEFAULT_NAV_ORDER
     # Filled in `on_files`:
     markdown: str = ''
     code_html: List[str] = field(default_factory=list)
     line_anchors: Set[str] = field(default_factory=set)
     # Links from code to definitions: (target src_uri, anchor)
     code_links: Set[Tuple[str, str]] = field(default_factory=set)
+    # Section id → the definition its code belongs to, and the names that its
+    # code defines, for the search entries
+    section_titles: Dict[str, str] = field(default_factory=dict)
+    section_names: Dict[str, List[str]] = field(default_factory=dict)
+    # Filled in `on_page_content`: the page's HTML, and its address
+    html: str = ''
+    url: str = ''
 
 
 class _Build:
@@ -74,20 +124,18 @@ class _Build:
     def __init__(self):
         self.pages: Dict[str, SourcePage] = {}  # by src_uri
         self.by_module: Dict[str, SourcePage] = {}
-        # Method names defined by exactly one class: name → (module, qualified name)
-        self.unique_methods: Dict[str, Tuple[str, str]] = {}
+        # (module, qualified name) → definition, over all source pages
+        self.definitions: Dict[Tuple[str, str], Definition] = {}
         self.math_table: Dict[Tuple[str, bool], int] = {}
         self.math_html: List[str] = []
+        self.repo_url = ''
 
     def add(self, pages: List[SourcePage]):
-        methods: Dict[str, List[Tuple[str, str]]] = {}
         for page in pages:
             self.pages[page.src_uri] = page
             self.by_module[page.module] = page
             for d in page.parsed.definitions:
-                if d.kind == 'function' and '.' in d.qualname and not d.name.startswith('__'):
-                    methods.setdefault(d.name, []).append((page.module, d.qualname))
-        self.unique_methods = {name: found[0] for name, found in methods.items() if len(found) == 1}
+                self.definitions.setdefault((page.module, d.qualname), d)
 
 
 _build = _Build()
@@ -95,6 +143,7 @@ _build = _Build()
 
 def on_config(config):
     _build.__init__()
+    _build.repo_url = (config.repo_url or '').rstrip('/')
     root = Path(config.config_file_path).resolve().parent
     _build.add(_find_sources(root))
     _fill_nav(config.nav, list(_build.pages.values()))
@@ -106,9 +155,8 @@ def on_config(config):
 def _find_sources(root: Path) -> List[SourcePage]:
     pages = []
     for folder in SOURCE_DIRS:
-        # `__init__.py` first: it introduces its package
-        files = sorted((root / folder).rglob('*.py'), key=lambda p: (p.parent, p.name != '__init__.py', p.name))
-        for path in files:
+        found = []
+        for path in (root / folder).rglob('*.py'):
             rel = path.relative_to(root)
             parts = list(rel.with_suffix('').parts)
             module = '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
@@ -119,9 +167,19 @@ def _find_sources(root: Path) -> List[SourcePage]:
                 raise PluginError(f"{rel}: {e}") from None
             title = str(parsed.front_matter.get('title') or module)
             summary = ' '.join(str(parsed.front_matter.get('summary', '')).split())
-            pages.append(SourcePage(path, text, module, rel.with_suffix('.md').as_posix(), parsed, title,
-                                    summary))
+            order = parsed.front_matter.get('nav_order', DEFAULT_NAV_ORDER)
+            if isinstance(order, bool) or not isinstance(order, int):
+                raise PluginError(f"{rel}: front matter `nav_order` must be an integer, not {order!r}")
+            found.append(SourcePage(path, text, module, rel.with_suffix('.md').as_posix(), parsed, title,
+                                    summary, order))
+        pages += sorted(found, key=nav_key)
     return pages
+
+
+def nav_key(page: SourcePage):
+    """The order of pages: by folder; in a folder `__init__.py` first (it introduces
+    its package), then `nav_order`, then file name."""
+    return page.path.parent, page.path.name != '__init__.py', page.nav_order, page.path.name
 
 
 def _fill_nav(nav, pages: List[SourcePage]):
@@ -141,6 +199,8 @@ def _fill_nav(nav, pages: List[SourcePage]):
 def on_files(files: Files, config):
     for page in _build.pages.values():
         files.append(File.generated(config, page.src_uri, content=''))
+        # The file itself, next to its page, for the download link
+        files.append(File.generated(config, source_path(page), content=page.text))
     anchors = _definition_anchors()
     urls = {uri: files.get_file_from_path(uri).url for uri in _build.pages}
     for page in _build.pages.values():
@@ -167,8 +227,8 @@ def _write_page(page: SourcePage, anchors: Dict[Tuple[str, str], str], urls: Dic
     for d in parsed.definitions:
         by_line.setdefault(d.first_line, []).append(d)
 
-    def link(name: str, is_attribute: bool) -> Optional[str]:
-        target = _resolve(page, name, is_attribute)
+    def link(name: str, line: int, column: int, is_attribute: bool) -> Optional[str]:
+        target = _link_target(page, name, line, column, is_attribute)
         if target is None or target not in anchors:
             return None
         uri = anchors[target]
@@ -183,21 +243,64 @@ def _write_page(page: SourcePage, anchors: Dict[Tuple[str, str], str], urls: Dic
         out.append(f'description: {_yaml_str(page.summary)}')
     out += ['---', '']
     for i, section in enumerate(parsed.sections):
-        section_id, line_anchors = _definition_ids(section, by_line, taken)
-        section_id = section_id or _section_slug(section, slugs)
-        page.line_anchors.update(line_anchors.values())
-        page.code_html.append(render_code(section.code, lexed, link, line_anchors))
         docs = '\n'.join(text for _, text in section.docs)
         docs = SOURCE_LINK_RE.sub(lambda m: f']({m.group(1)}.md{m.group(2) or ""})', docs)
-        out += [f'<div class="lit-section" id="{section_id}" markdown="1">',
-                '<div class="lit-docs" markdown="1">',
-                f'<a class="lit-permalink" href="#{section_id}" title="Link to this section">¶</a>',
-                '', docs, '', '</div>',
-                '<div class="lit-code" markdown="1">', '', CODE_MARKER.format(i), '', '</div>',
-                '</div>', '']
-        if i == 0:
+        if section.intro:
+            # The module docstring: the page's introduction, across the whole width
+            intro_id = _section_slug(section, slugs)
+            out += [f'<div class="lit-intro" id="{intro_id}" markdown="1">', '', docs, '', '</div>', '',
+                    _legend_and_source(page), '']
+            docs = ''
+        section_id, line_anchors = _definition_ids(section, by_line, taken)
+        if not section.code and not docs:
+            continue
+        section_id = section_id or _section_slug(section if docs else _code_only(section), slugs)
+        owner = _enclosing_definition(parsed.definitions, section)
+        if owner:
+            page.section_titles[section_id] = owner
+        names = _defined_names(parsed, section)
+        if names:
+            page.section_names[section_id] = names
+        page.line_anchors.update(line_anchors.values())
+        page.code_html.append(render_code(section.code, lexed, link, line_anchors) if section.code else '')
+        kind = '' if docs and section.code else (' lit-code-only' if section.code else ' lit-docs-only')
+        out.append(f'<div class="lit-section{kind}" id="{section_id}" markdown="1">')
+        if docs:
+            out += ['<div class="lit-docs" markdown="1">',
+                    f'<a class="lit-permalink" href="#{section_id}" title="Link to this section" '
+                    f'data-search-exclude>¶</a>',
+                    '', docs, '', '</div>']
+        if section.code:
+            out += ['<div class="lit-code" markdown="1">', '', CODE_MARKER.format(len(page.code_html) - 1), '',
+                    '</div>']
+        out += ['</div>', '']
+        if i == 0 and not section.intro:
             out += [_legend_and_source(page), '']
     page.markdown = '\n'.join(out)
+
+
+def _enclosing_definition(definitions: List[Definition], section) -> Optional[str]:
+    """The qualified name of the innermost class or function that the section's first code line is in."""
+    if not section.code:
+        return None
+    first = section.code[0][0]
+    inside = [d for d in definitions if d.kind != 'variable' and d.first_line <= first <= d.end_line]
+    return max(inside, key=lambda d: d.first_line).qualname if inside else None
+
+
+def _defined_names(parsed: ParsedSource, section) -> List[str]:
+    """The names that the section's code defines: classes, functions, module-level
+    names, and instance attributes where they are first assigned."""
+    lines = {ln for ln, _ in section.code}
+    names = [d.name for d in parsed.definitions if d.line in lines]
+    names += [attr for (_, attr), ln in sorted(parsed.attributes.items(), key=lambda item: item[1])
+              if ln in lines]
+    return list(dict.fromkeys(names))
+
+
+def _code_only(section):
+    """A section without its prose, for naming it after its first line of code."""
+    return type(section)(docs=[], code=section.code)
 
 
 def _definition_ids(section, by_line: Dict[int, List[Definition]],
@@ -221,25 +324,77 @@ def _definition_ids(section, by_line: Dict[int, List[Definition]],
     return section_id, line_anchors
 
 
-def _resolve(page: SourcePage, name: str, is_attribute: bool) -> Optional[Tuple[str, str]]:
+def _link_target(page: SourcePage, name: str, line: int, column: int,
+                 is_attribute: bool) -> Optional[Tuple[str, str]]:
     """
-    The (module, qualified name) that an identifier refers to, when the
-    project defines it: a name defined at the top of this module or imported
-    from a project module, or a method name that only one class defines.
+    The (module, qualified name) that the identifier `name` at `line`,
+    `column` of the page's file refers to, when that is a definition of the
+    project: see "Links from code to definitions" at the top of this file.
     """
-    if is_attribute:
-        return _build.unique_methods.get(name)
-    module = page.module
-    for _ in range(5):  # follow re-exports such as `from labml_convmixer import convmixer`
+    member = page.parsed.members.get((line, column))
+    if member is not None and member.attr == name:
+        return resolve_member(page.module, member)
+    if is_attribute or (line, column) in page.parsed.locals:
+        return None
+    return resolve_name(page.module, name)
+
+
+def resolve_name(module: str, name: str) -> Optional[Tuple[str, str]]:
+    """
+    The (module, qualified name) that `name`, used at the top level of
+    `module`, refers to, when the project defines it: a name defined in that
+    module (a qualified name such as `Outer.Inner` too) or imported from a
+    project module, following re-exports such as `from labml_convmixer import
+    convmixer`.
+    """
+    for _ in range(5):
         current = _build.by_module.get(module)
         if current is None:
             return None
-        if any(d.qualname == name for d in current.parsed.definitions):
+        if (module, name) in _build.definitions:
             return module, name
         if name not in current.parsed.imports:
             return None
         module, name = current.parsed.imports[name]
     return None
+
+
+def resolve_member(module: str, member: MemberRef) -> Optional[Tuple[str, str]]:
+    """
+    The definition of `member.attr` in the class `member.owner` (a name in
+    `module`) or in its project base classes, in method resolution order;
+    `None` when the owner is not a project class or nothing of the project
+    defines the attribute (it may be inherited from `nn.Module`, say).
+    """
+    owner = resolve_name(module, member.owner)
+    if owner is None or _build.definitions[owner].kind != 'class':
+        return None
+    classes = _project_mro(owner)
+    for cls_module, cls in classes[1:] if member.via_super else classes:
+        found = (cls_module, f'{cls}.{member.attr}')
+        if found in _build.definitions:
+            return found
+    return None
+
+
+def _project_mro(cls: Tuple[str, str]) -> List[Tuple[str, str]]:
+    """A class and its bases that are project classes, depth first (enough for single inheritance)."""
+    order: List[Tuple[str, str]] = []
+    pending = [cls]
+    while pending:
+        current = pending.pop(0)
+        if current in order:
+            continue
+        order.append(current)
+        definition = _build.definitions.get(current)
+        scope = current[1].rsplit('.', 1)[0] + '.' if '.' in current[1] else ''
+        for base in definition.bases if definition else []:
+            # A base is a name in the class's module (or, for a nested class, its outer class)
+            found = resolve_name(current[0], scope + base) if scope else None
+            found = found or resolve_name(current[0], base)
+            if found is not None and _build.definitions[found].kind == 'class':
+                pending.append(found)
+    return order
 
 
 def _section_slug(section, used: Set[str]) -> str:
@@ -255,15 +410,31 @@ def _section_slug(section, used: Set[str]) -> str:
 
 
 def _legend_and_source(page: SourcePage) -> str:
-    """The symbol legend (when the file uses the names) and the path of the source file."""
+    """
+    The symbol legend (when the file uses the names) and where the file
+    lives: its path, a download link to the copy of the file in the site, and
+    the file in the repository (when `repo_url` is set).
+    """
     parts = []
     pairs = [(s, n) for s, n in PAPER_SYMBOLS if n in page.text]
     if pairs:
         items = ' '.join(f'<span class="lit-legend-pair" data-pair="{s}">${s}$ ↔ `{n}`</span>'
                          for s, n in pairs)
         parts.append(f'<div class="lit-legend" markdown="1">**Symbols** {items}</div>')
-    parts.append(f'<p class="lit-source">Source: <code>{page.src_uri[:-3]}.py</code></p>')
+    path = source_path(page)
+    links = [f'<a class="lit-download" href="{escape(path.rsplit("/", 1)[-1])}" download '
+             f'title="Download {escape(path)}">download</a>']
+    if _build.repo_url:
+        links.append(f'<a class="lit-repo" href="{escape(_build.repo_url)}/blob/{REPO_BRANCH}/{escape(path)}" '
+                     f'title="{escape(path)} in the repository">view in the repository</a>')
+    parts.append(f'<p class="lit-source">Source: <code>{escape(path)}</code> '
+                 f'({", ".join(links)})</p>')
     return '\n\n'.join(parts)
+
+
+def source_path(page: SourcePage) -> str:
+    """The file's path in the repository, which is also where its copy is in the site."""
+    return page.src_uri[:-3] + '.py'
 
 
 def _yaml_str(text: str) -> str:
@@ -329,7 +500,28 @@ def on_page_content(html: str, page, config, files):
         for anchor in sorted(clashes):
             log.warning(f"{page.file.src_uri}: the anchor #{anchor} of a definition is also a heading's")
         page.present_anchor_ids = (page.present_anchor_ids or set()) | source.line_anchors
+        html = insert_rendered(html, _build.math_html)
+        source.html, source.url = html, page.url
+        return html
     return insert_rendered(html, _build.math_html)
+
+
+def on_post_build(config):
+    """
+    One search entry per section of each annotated page, in place of the
+    theme's (see litsearch.py). Runs after the search plugin has written the
+    index, and before the offline plugin copies it into a script.
+    """
+    path = Path(config.site_dir) / 'search' / 'search_index.json'
+    if not path.exists():
+        return
+    index = json.loads(path.read_text(encoding='utf-8'))
+    replaced = {source.url: source for source in _build.pages.values() if source.url}
+    docs = [doc for doc in index['docs'] if doc['location'].split('#')[0] not in replaced]
+    for url, source in replaced.items():
+        docs += section_entries(source.html, url, source.title, source.section_titles, source.section_names)
+    index['docs'] = docs
+    path.write_text(json.dumps(index, ensure_ascii=False, separators=(',', ':')), encoding='utf-8')
 
 
 def on_env(env, config, files):
@@ -341,3 +533,26 @@ def on_env(env, config, files):
                 log.warning(f"{source.src_uri[:-3]}.py: code links to '{uri}#{anchor}', "
                             f"which does not exist")
     return env
+
+
+# The page description as the theme writes it: mkdocs-material puts the text
+# in the attribute without escaping it, so a `"` in it ends the attribute.
+META_DESCRIPTION_RE = re.compile(r'(<meta name="description" content=")(.*?)(">)', re.DOTALL)
+# The repository link of the header, which the theme's script would fill with
+# facts (stars, forks) fetched from the GitHub API: the site loads nothing from
+# another host, so the link stays a plain link.
+SOURCE_COMPONENT_RE = re.compile(r'(<a href="[^"]*"[^>]*class="md-source") data-md-component="source"')
+
+
+def _fix_theme_html(html: str) -> str:
+    html = META_DESCRIPTION_RE.sub(lambda m: m.group(1) + escape(unescape(m.group(2))) + m.group(3), html, count=1)
+    return SOURCE_COMPONENT_RE.sub(r'\1', html)
+
+
+def on_post_page(output: str, page, config):
+    return _fix_theme_html(output)
+
+
+def on_post_template(output_content: str, template_name: str, config):
+    # Static templates of the theme, such as `404.html`
+    return _fix_theme_html(output_content) if template_name.endswith('.html') else output_content

@@ -21,6 +21,8 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backg
                  '--disable-component-update', '--disable-sync', '--no-first-run']
 SCREENSHOTS = ROOT / 'artifacts' / 'screenshots'
 MODEL_PAGE = 'labml_convmixer/model.html'
+# A section with prose beside its code (not the introduction, not code alone)
+TWO_COLUMNS = '.lit-section:not(.lit-code-only):not(.lit-docs-only)'
 
 if not Path(CHROMIUM).exists():
     if os.environ.get('CI'):
@@ -93,7 +95,7 @@ def test_model_page_wide(browser, server):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     visit = Visit(browser, server + MODEL_PAGE, 1280)
     try:
-        docs, code = visit.box('.lit-section >> .lit-docs'), visit.box('.lit-section >> .lit-code')
+        docs, code = visit.box(f'{TWO_COLUMNS} >> .lit-docs'), visit.box(f'{TWO_COLUMNS} >> .lit-code')
         # Side by side: the code starts right of the prose, at the same height,
         # and takes at least half of the two columns.
         assert code['x'] >= docs['x'] + docs['width'] - 1
@@ -122,10 +124,38 @@ def _save_page_weight(visit: Visit):
     assert weight.get('text/html', 0) > 0 and weight.get('text/css', 0) > 0
 
 
+# Code blocks whose lines do not fit their box, so that they scroll sideways
+SCROLLING_CODE = '''() => [...document.querySelectorAll('.lit-code pre > code')]
+    .filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent.split('\\n')[0])'''
+# Code blocks whose copy button covers part of the first line's text
+COPY_BUTTON_ON_TEXT = '''() => [...document.querySelectorAll('.lit-code .md-code__nav')].filter((nav) => {
+    const line = nav.closest('.highlight').querySelector('.lit-line');
+    const range = document.createRange();
+    range.selectNodeContents(line);
+    const button = nav.getBoundingClientRect();
+    return [...range.getClientRects()].some((r) => r.width > 0 && r.right > button.left
+        && r.left < button.right && r.bottom > button.top && r.top < button.bottom);
+}).length'''
+
+
+@pytest.mark.parametrize('width', [1280, 1440, 1920])
+def test_model_code_fits_a_laptop_screen(browser, server, width):
+    visit = Visit(browser, server + MODEL_PAGE, width)
+    try:
+        assert visit.page.locator('.lit-code pre > code').count() > 20
+        assert visit.page.evaluate(SCROLLING_CODE) == []
+        assert visit.page.evaluate(COPY_BUTTON_ON_TEXT) == 0
+        if width == 1280:
+            visit.page.locator('#convmixer').scroll_into_view_if_needed()
+            visit.page.screenshot(path=str(SCREENSHOTS / 'model-1280-convmixer.png'))
+    finally:
+        visit.close()
+
+
 def test_model_page_phone(browser, server):
     visit = Visit(browser, server + MODEL_PAGE, 390, 844)
     try:
-        docs, code = visit.box('.lit-section >> .lit-docs'), visit.box('.lit-section >> .lit-code')
+        docs, code = visit.box(f'{TWO_COLUMNS} >> .lit-docs'), visit.box(f'{TWO_COLUMNS} >> .lit-code')
         # Stacked: the code comes below its prose
         assert code['y'] >= docs['y'] + docs['height'] - 1
         # Long lines scroll sideways instead of wrapping
@@ -135,6 +165,9 @@ def test_model_page_phone(browser, server):
         scrolls = visit.page.evaluate('''() => [...document.querySelectorAll('.lit-code pre > code')]
             .some((c) => c.scrollWidth > c.clientWidth)''')
         assert scrolls
+        # ... inside their box: the page itself is no wider than the phone
+        assert visit.page.evaluate('document.documentElement.scrollWidth') <= 390
+        assert visit.page.evaluate(COPY_BUTTON_ON_TEXT) == 0
         visit.page.screenshot(path=str(SCREENSHOTS / 'model-390.png'))
         visit.page.locator('#ConvMixerLayer .lit-code').scroll_into_view_if_needed()
         visit.page.screenshot(path=str(SCREENSHOTS / 'model-390-code.png'))
@@ -181,6 +214,14 @@ def test_theme_toggle_and_search(browser, server):
         page.keyboard.type('point_wise_conv')
         page.wait_for_selector('.md-search-result__item', timeout=10000)
         assert page.locator('.md-search-result__item').count() > 0
+        # The definition comes first, before pages that only mention the name:
+        # the first result is the model page, and its first section is the
+        # one whose code assigns `self.point_wise_conv`
+        page.wait_for_timeout(300)
+        hrefs = [a.get_attribute('href') for a in page.locator('.md-search-result__item a').all()]
+        assert MODEL_PAGE in hrefs[0], hrefs[:3]
+        section = next(h for h in hrefs if '#' in h).split('#')[1]
+        assert 'self.point_wise_conv = ' in page.locator(f'[id="{section}"]').inner_text()
         assert_local(visit, server)
     finally:
         visit.close()
@@ -213,6 +254,8 @@ def test_site_works_from_disk(browser, site_build):
         page.keyboard.type('point_wise_conv')
         page.wait_for_selector('.md-search-result__item', timeout=10000)
         page.keyboard.press('Escape')
+        # At 1280 px the navigation of a source page is a drawer behind the menu button
+        page.locator('label.md-header__button[for="__drawer"]').click()
         page.locator('.md-nav__link:has-text("Home")').first.click()
         page.wait_for_load_state('load')
         assert page.url.endswith('index.html')
@@ -221,8 +264,34 @@ def test_site_works_from_disk(browser, site_build):
         context.close()
 
 
+def test_chart_is_readable_in_dark_mode(browser, server):
+    from io import BytesIO
+
+    from PIL import Image, ImageStat
+
+    visit = Visit(browser, server + 'performance.html', 1280)
+    page = visit.page
+    try:
+        page.locator('form[data-md-component="palette"] label:visible').first.click()
+        assert page.locator('body').get_attribute('data-md-color-scheme') == 'slate'
+        chart = page.locator('img.lit-chart')
+        chart.scroll_into_view_if_needed()
+        picture = Image.open(BytesIO(chart.screenshot())).convert('L')
+        page.screenshot(path=str(SCREENSHOTS / 'performance-1280-dark.png'))
+        # A dark background, as the page's, with light marks on it: not a white box
+        mean = ImageStat.Stat(picture).mean[0]
+        darkest, lightest = picture.getextrema()
+        assert mean < 110, f"the chart is a light box in dark mode (mean grey {mean:.0f})"
+        assert lightest - darkest > 120
+    finally:
+        visit.close()
+
+
 def test_every_page_loads_cleanly(browser, server, site_build):
-    """No console errors and nothing from another host, on every page of the site."""
+    """
+    No console errors and nothing from another host, on every page of the site;
+    and at 390 px, no page wider than the phone.
+    """
     pages = sorted(p.relative_to(site_build.site).as_posix() for p in site_build.site.rglob('*.html')
                    if p.name != '404.html')
     assert len(pages) > 10
@@ -237,6 +306,17 @@ def test_every_page_loads_cleanly(browser, server, site_build):
             page.goto(server + path, wait_until='networkidle')
             assert page.locator('article h1').count() >= 1, path
             assert not errors, f"{path}: {errors}"
+            page.set_viewport_size({'width': 390, 'height': 844})
+            width = page.evaluate('document.documentElement.scrollWidth')
+            assert width <= 390, f"{path} is {width} px wide on a 390 px phone"
+            if path == 'index.html':
+                page.screenshot(path=str(SCREENSHOTS / 'index-390.png'))
+                # The architecture figure keeps readable text, in a box that scrolls
+                size = page.evaluate("parseFloat(getComputedStyle(document.querySelector("
+                                     "'.lit-figure svg text')).fontSize) * document.querySelector("
+                                     "'.lit-figure svg').getBoundingClientRect().width / 760")
+                assert size >= 11, f"figure text is {size:.1f} px"
+            page.set_viewport_size({'width': 1280, 'height': 900})
         outside = [u for u in requests if not u.startswith(server) and not u.startswith('data:')]
         assert not outside, outside
     finally:

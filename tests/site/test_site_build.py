@@ -103,10 +103,21 @@ def test_every_code_line_is_on_its_page_in_order(site_build, source):
 def test_model_page_structure(site_build):
     html = page_of(site_build.site, ROOT / 'labml_convmixer' / 'model.py').read_text(encoding='utf-8')
     assert '<title>ConvMixer - labml_convmixer</title>' in html
-    sections = html.count('<div class="lit-section"')
-    assert sections > 10
-    assert html.count('<div class="lit-docs">') == sections
-    assert html.count('<div class="lit-code">') == sections
+    # The module docstring is the introduction, across the page; each later
+    # section has prose beside its code, or only one of them and then no
+    # empty column for the other
+    assert html.count('<div class="lit-intro"') == 1
+    assert html.index('<div class="lit-intro"') < html.index('<div class="lit-section')
+    kinds = re.findall(r'<div class="lit-section( lit-code-only| lit-docs-only)?"', html)
+    assert len(kinds) > 10
+    assert html.count('<div class="lit-docs">') == kinds.count('') + kinds.count(' lit-docs-only')
+    assert html.count('<div class="lit-code">') == kinds.count('') + kinds.count(' lit-code-only')
+    # Read top to bottom, the page reaches the paper's model before any variation
+    # or backbone method
+    order = [html.index(f'id="{anchor}"') for anchor in
+             ('PatchEmbeddings', 'ConvMixerLayer.forward', 'ConvMixer.forward', 'convmixer', 'variations',
+              'conv_act_norm', 'input-checks', 'using-it-as-a-backbone', 'forward_intermediates')]
+    assert order == sorted(order)
     # Anchors from qualified names
     for anchor in ('ConvMixerLayer', 'ConvMixerLayer.forward', 'conv_act_norm', 'clone_module_list', 'ACTIVATIONS'):
         assert f'id="{anchor}"' in html
@@ -116,6 +127,27 @@ def test_model_page_structure(site_build):
     assert html.count('class="katex"') > 10
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML">' in html
     assert 'lit-math' not in html and 'LITCODE' not in html
+
+
+def test_a_page_without_code_has_no_code_column(site_build):
+    html = (site_build.site / 'experiments' / '__init__.html').read_text(encoding='utf-8')
+    assert '<div class="lit-intro"' in html
+    assert 'class="lit-code' not in html and '<pre' not in html
+
+
+def test_navigation_lists_the_experiment_pages_in_reading_order(site_build):
+    # The recipe first, then what it stands on, in the order of the folder's
+    # introduction; every page has prose beside its code
+    intro = (ROOT / 'experiments' / '__init__.py').read_text(encoding='utf-8')
+    listed = re.findall(r'\]\((\w+)\.html\)', intro)
+    assert listed[0] == 'cifar10' and len(listed) >= 10
+    html = (site_build.site / 'index.html').read_text(encoding='utf-8')
+    in_nav = re.findall(r'href="experiments/(\w+)\.html"', html)
+    in_nav = [name for name in dict.fromkeys(in_nav) if name != '__init__']
+    assert in_nav == listed
+    for name in listed:
+        page = (site_build.site / 'experiments' / f'{name}.html').read_text(encoding='utf-8')
+        assert page.count('<div class="lit-docs">') >= 3, name
 
 
 def test_home_links_to_every_annotated_page(site_build):

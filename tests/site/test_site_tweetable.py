@@ -1,6 +1,7 @@
 """
 The paper's 280-character ConvMixer computes the same function as our
-modules, given the same weights (the claim of the "tweetable" page).
+modules, given the same weights (the claim of the "tweetable" page). The tweet
+that runs here is the one the page shows, read from the page.
 """
 
 import re
@@ -15,11 +16,43 @@ from labml_convmixer.model import convmixer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# The published definition, as printed in the paper (imports above).
-def ConvMixer(h,d,k,p,n):
- S,C,A=Sequential,Conv2d,lambda x:S(x,GELU(),BatchNorm2d(h))
- R=type('',(S,),{'forward':lambda s,x:s[0](x)+x})
- return S(A(C(3,h,p,p)),*[S(R(A(C(h,h,k,groups=h,padding=k//2))),A(C(h,h,1))) for i in range(d)],AdaptiveAvgPool2d(1),Flatten(),Linear(h,n))  # noqa: E501
+PAGE = ROOT / 'docs' / 'pages' / 'tweetable.md'
+# The published definition, as printed in the paper; the page must show exactly this.
+PUBLISHED = (
+    "def ConvMixer(h,d,k,p,n):\n"
+    " S,C,A=Sequential,Conv2d,lambda x:S(x,GELU(),BatchNorm2d(h))\n"
+    " R=type('',(S,),{'forward':lambda s,x:s[0](x)+x})\n"
+    " return S(A(C(3,h,p,p)),*[S(R(A(C(h,h,k,groups=h,padding=k//2))),A(C(h,h,1))) for i in range(d)],"
+    "AdaptiveAvgPool2d(1),Flatten(),Linear(h,n))\n"
+)
+TORCH_NN = dict(AdaptiveAvgPool2d=AdaptiveAvgPool2d, BatchNorm2d=BatchNorm2d, Conv2d=Conv2d, Flatten=Flatten,
+                GELU=GELU, Linear=Linear, Sequential=Sequential)
+
+
+def page_block(marker: str) -> str:
+    """The first fenced code block of the page after `marker`."""
+    page = PAGE.read_text(encoding='utf-8')
+    found = re.search(re.escape(marker) + r'.*?```[^\n]*\n(.*?)```', page, re.DOTALL)
+    assert found, f"no code block after {marker!r} in {PAGE.name}"
+    return found.group(1)
+
+
+def run(source: str, name: str):
+    """Run a block of the page with the names of `torch.nn`, and return the function `name` it defines."""
+    namespace = dict(TORCH_NN)
+    exec(compile(source, PAGE.name, 'exec'), namespace)
+    return namespace[name]
+
+
+def test_page_shows_the_published_tweet():
+    shown = page_block('<!-- the-tweet')
+    assert shown == PUBLISHED
+    assert len(shown.strip()) <= 280
+
+
+def ConvMixer(h, d, k, p, n):
+    """The tweet as the page shows it."""
+    return run(page_block('<!-- the-tweet'), 'ConvMixer')(h, d, k, p, n)
 
 
 def tweet_key(key: str, d: int) -> str:
@@ -76,14 +109,11 @@ def test_even_kernel_breaks_the_tweet_but_not_ours():
 
 
 def test_spread_out_version_on_the_page_is_the_tweet():
-    page = (ROOT / 'docs' / 'pages' / 'tweetable.md').read_text(encoding='utf-8')
-    source = re.search(r'```python\n(.*?)```', page, re.DOTALL).group(1)
-    namespace = {}
-    exec(compile(source, 'tweetable.md', 'exec'), namespace)
+    spread_out_convmixer = run(page_block('## Spread out'), 'tweet_convmixer')
     torch.manual_seed(1)
     tweet = ConvMixer(8, 2, 3, 4, 5)
     randomize(tweet)
-    spread_out = namespace['tweet_convmixer'](8, 2, 3, 4, 5)
+    spread_out = spread_out_convmixer(8, 2, 3, 4, 5)
     spread_out.load_state_dict(tweet.state_dict(), strict=True)
     tweet.eval()
     spread_out.eval()
