@@ -35,12 +35,15 @@ while the ratios, measured in turns, hold up better.
 import json
 import os
 import platform
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List
 
 import torch
 
+from benchmarks.flops import cpu_flags, read_cpuinfo
+from benchmarks.timing import median_and_range, ratios_per_pair
 from experiments.runs import atomic_write_bytes
 
 # Where the reports and the page live, from the project's root.
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / 'benchmarks' / 'results'
 PAGE = ROOT / 'docs' / 'pages' / 'performance.md'
 PLOT = ROOT / 'docs' / 'pages' / 'performance.svg'
+PLOT_TIME = ROOT / 'docs' / 'pages' / 'performance-time.svg'
 
 
 @dataclass
@@ -59,25 +63,30 @@ class Result:
     repeats: List[float]
     warmup_s: float
     settings: Dict
+    timed_s: float = 0.0  # seconds of timed work, all turns together
 
 
 # ## The machine
 #
 # Enough to tell two runs' machines apart, and to judge their numbers: the CPU's
-# name from `/proc/cpuinfo` where there is one, the GPU's, and the versions.
+# name, clock and vector instructions from `/proc/cpuinfo` where there is one
+# (AVX-512 and AMX decide what bf16 can gain), PyTorch's view of the CPU, the
+# GPU's name, and the versions.
+
+# The instruction-set flags that matter for training speed
+ISA_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'amx_tile', 'amx_bf16')
+
 
 def machine_info(device: torch.device) -> Dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpuinfo = read_cpuinfo()
+    name = re.search(r'^model name\s*:\s*(.*)$', cpuinfo, re.M)
+    clock = re.search(r'^cpu MHz\s*:\s*([\d.]+)', cpuinfo, re.M)
     info = {
-        'cpu': cpu,
+        'cpu': name.group(1).strip() if name else platform.processor() or platform.machine(),
+        'cpu_mhz': float(clock.group(1)) if clock else None,
+        'isa': [flag for flag in ISA_FLAGS if flag in cpu_flags(cpuinfo)],
+        # What PyTorch's CPU kernels were dispatched for ('AVX2', 'AVX512', ...)
+        'torch_cpu_capability': torch.backends.cpu.get_cpu_capability(),
         'cpu_cores': os.cpu_count(),
         'torch_threads': torch.get_num_threads(),
         'torch': torch.__version__,
@@ -92,6 +101,40 @@ def machine_info(device: torch.device) -> Dict:
     return info
 
 
+# ## Ratios and efficiency
+#
+# The speed-up is taken per pair of turns (see [timing](timing.html)), and the
+# achieved arithmetic rate from the [FLOP count](flops.html).
+
+def ratio_summary(results: List[Result]) -> Dict[str, Dict]:
+    """Ours over baseline per pair of turns, for each measurement: median and range."""
+    summary = {}
+    for kind in ('model', 'e2e'):
+        by_name = {r.name: r for r in results if r.kind == kind}
+        for name in ('ours', 'ours, batched augment'):
+            if {name, 'baseline'} <= by_name.keys():
+                ratios = ratios_per_pair(by_name[name].repeats, by_name['baseline'].repeats)
+                median, low, high = median_and_range(ratios)
+                summary[f'{kind}: {name}'] = dict(median=median, low=low, high=high,
+                                                  pairs=[round(x, 3) for x in ratios])
+    return summary
+
+
+def efficiency(results: List[Result], flops_per_image: float, peak) -> Dict[str, Dict]:
+    """Achieved GFLOP/s of each model-only path, and its share of the estimated peak."""
+    rows = {}
+    for r in results:
+        if r.kind in ('model', 'sweep'):
+            gflops = r.images_per_s * flops_per_image / 1e9
+            limit = None if peak is None else (peak.bf16_gflops if r.settings.get('precision') == 'bf16'
+                                               else peak.fp32_gflops)
+            rows[f'{r.kind}: {r.name}'] = dict(gflops=round(gflops, 1),
+                                               percent_of_peak=None if limit is None else
+                                               round(100 * gflops / limit, 1))
+    return rows
+
+
+
 # ## Writing the report
 
 def atomic_write(path: Path, data: bytes):
@@ -101,12 +144,18 @@ def atomic_write(path: Path, data: bytes):
 
 
 def markdown_table(results: List[Result]) -> str:
-    lines = ['| measurement | path | images/s (median) | repeats | warm-up s |',
-             '|---|---|---:|---|---:|']
+    lines = ['| measurement | path | images/s (median) | turns, images/s | timed s | warm-up s |',
+             '|---|---|---:|---|---:|---:|']
     for r in results:
         lines.append(f"| {r.kind} | {r.name} | {r.images_per_s:.1f} | "
-                     f"{', '.join(f'{x:.1f}' for x in r.repeats)} | {r.warmup_s:.1f} |")
+                     f"{', '.join(f'{x:.1f}' for x in r.repeats)} | {r.timed_s:.0f} | {r.warmup_s:.1f} |")
     return '\n'.join(lines)
+
+
+def _save(fig, path: Path):
+    # No date in an SVG, so that the same numbers give the same file
+    atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:],
+                                                    metadata={'Date': None} if path.suffix == '.svg' else None))
 
 
 def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
@@ -123,13 +172,45 @@ def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
     ax.barh(labels, values, color=colours)
     for y, v in enumerate(values):
         ax.text(v, y, f" {v:.1f}", va='center', fontsize=8)
-    ax.set_xlabel('images / second (median)')
+    ax.set_xlabel('images / second (median of the turns)')
     where = machine.get('gpu') or f"{machine['cpu']}, {machine['cpu_cores']} cores"
     ax.set_title(f"ConvMixer training speed on {where}\n(torch {machine['torch']})", fontsize=9)
     ax.set_xlim(0, max(values) * 1.15)
     fig.tight_layout()
-    atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:],
-                                                    metadata={'Date': None} if path.suffix == '.svg' else None))
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_time(report: Dict, path: Path):
+    """
+    Where the time of a training step goes, per image, for the baseline and
+    ours: one stacked bar each, by operator group, and a dashed line at the time
+    the step's arithmetic would take at the CPU's estimated fp32 peak.
+    """
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    profile, peak = report['profile'], report.get('peak')
+    groups = list(dict.fromkeys(g for by_group in profile.values() for g in by_group))
+    fig, ax = plt.subplots(figsize=(8, 2.6))
+    names = list(profile)[::-1]
+    left = [0.0] * len(names)
+    for i, group in enumerate(groups):
+        ms = [1000 * profile[name].get(group, 0.0) for name in names]
+        ax.barh(names, ms, left=left, color=plt.cm.tab10(i), label=group)
+        left = [a + b for a, b in zip(left, ms)]
+    for y, total in enumerate(left):
+        ax.text(total, y, f" {total:.1f} ms", va='center', fontsize=8)
+    if peak:
+        at_peak = 1000 * sum(report['flops_per_image'].values()) / (peak['fp32_gflops'] * 1e9)
+        ax.axvline(at_peak, color='black', linestyle='--', linewidth=1)
+        ax.text(at_peak, len(names) - 0.45, f" arithmetic at fp32 peak: {at_peak:.1f} ms", fontsize=8)
+    ax.set_xlabel('milliseconds of CPU time per image, one training step (profiled)')
+    ax.set_xlim(0, max(left) * 1.25)
+    ax.legend(fontsize=7, ncol=3, loc='upper center', bbox_to_anchor=(0.5, -0.35), frameon=False)
+    fig.tight_layout()
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -140,21 +221,47 @@ def page_section(report: Dict) -> str:
     m = report['machine']
     results = [Result(**r) for r in report['results']]
     where = (f"{m['gpu']} (torch {m['torch']})" if 'gpu' in m else
-             f"{m['cpu']}, {m['cpu_cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
+             f"{m['cpu']} at {m.get('cpu_mhz') or '?'} MHz, {m['cpu_cores']} cores, "
+             f"instructions {', '.join(m.get('isa', [])) or 'unknown'} (PyTorch's kernels: "
+             f"{m.get('torch_cpu_capability')}), {m['torch_threads']} torch threads, torch {m['torch']}, "
              f"Python {m['python']}")
-    lines = [f"Machine: {where}. 1-minute load average when the run started: {m.get('load_average_1min')} "
-             f"(other work on the machine slows every number; the ratios compare runs made in turns).", '',
-             f"Command: `{report['command'].strip()}`", '']
-    ratios = []
-    for kind, label in (('model', 'model only'), ('e2e', 'end to end')):
-        by_name = {r.name: r for r in results if r.kind == kind}
-        if {'ours', 'baseline'} <= by_name.keys():
-            ratios.append((label, by_name['baseline'].images_per_s, by_name['ours'].images_per_s))
+    lines = [f"Machine: {where}. 1-minute load average when the run started: {m.get('load_average_1min')}.",
+             '', f"Command: `{report['command'].strip()}`", '']
+    by_key = {(r.kind, r.name): r for r in results}
+    ratios = report.get('ratios', {})
     if ratios:
-        lines += ['| measurement | baseline images/s | ours images/s | ours / baseline |', '|---|---:|---:|---:|']
-        lines += [f"| {label} | {b:.1f} | {o:.1f} | **{o / b:.2f}×** |" for label, b, o in ratios]
+        lines += ['| measurement | baseline images/s | ours images/s | ours / baseline, per pair of turns |',
+                  '|---|---:|---:|---|']
+        for key, r in ratios.items():
+            kind, name = key.split(': ', 1)
+            base, ours = by_key[(kind, 'baseline')], by_key[(kind, name)]
+            label = {'model': 'model only', 'e2e': 'end to end'}[kind] + ('' if name == 'ours' else f' ({name})')
+            lines.append(f"| {label} | {base.images_per_s:.1f} | {ours.images_per_s:.1f} | "
+                         f"**{r['median']:.2f}×** ({r['low']:.2f} to {r['high']:.2f}) |")
         lines.append('')
-    lines += ['All measurements (median of the timed repeats; warm-up includes compilation):', '',
+    pipelines = [r for r in results if r.kind == 'pipeline']
+    step = by_key.get(('model', 'ours'))
+    if pipelines and step:
+        lines += ['Data pipelines alone, against the time of our training step (model only):', '',
+                  '| pipeline | images/s | ms an image | share of our step |', '|---|---:|---:|---:|']
+        lines += [f"| {r.name} | {r.images_per_s:.0f} | {1000 / r.images_per_s:.2f} | "
+                  f"{100 * step.images_per_s / r.images_per_s:.1f} % |" for r in pipelines]
+        lines.append('')
+    flops, peak = report.get('flops_per_image'), report.get('peak')
+    if flops and report.get('efficiency'):
+        total = sum(flops.values())
+        lines.append(f"Arithmetic: {total / 1e9:.3f} GFLOP an image for a training step (" +
+                     ', '.join(f"{k} {100 * v / total:.1f} %" for k, v in flops.items()) + '). ' +
+                     ('' if not peak else
+                      f"Estimated peak: {peak['fp32_gflops']:.0f} GFLOP/s fp32 and {peak['bf16_gflops']:.0f} "
+                      f"bf16 ({peak['cores']} cores × {peak['ghz']:.2f} GHz × {peak['fp32_per_cycle']} and "
+                      f"{peak['bf16_per_cycle']} operations a cycle, {peak['isa']})."))
+        lines += ['', '| path (model only) | GFLOP/s | % of peak |', '|---|---:|---:|']
+        for name, r in report['efficiency'].items():
+            share = '-' if r['percent_of_peak'] is None else f"{r['percent_of_peak']:.1f}"
+            lines.append(f"| {name} | {r['gflops']:.1f} | {share} |")
+        lines.append('')
+    lines += ['All measurements (median of the timed turns; warm-up includes compilation):', '',
               markdown_table(results)]
     return '\n'.join(lines)
 
@@ -178,8 +285,10 @@ def write_docs(report: Dict, device_type: str):
     results = [Result(**r) for r in report['results']]
     atomic_write(RESULTS / f'{device_type}.json',
                  (json.dumps(report, indent=2) + '\n').encode())
-    plot([r for r in results if r.kind != 'sweep'], [r for r in results if r.kind == 'sweep'],
+    plot([r for r in results if r.kind not in ('sweep', 'pipeline')], [r for r in results if r.kind == 'sweep'],
          report['machine'], PLOT)
+    if report.get('profile'):
+        plot_time(report, PLOT_TIME)
     write_page(report, device_type)
-    print(f"wrote benchmarks/results/{device_type}.json, docs/pages/performance.svg and the table of "
+    print(f"wrote benchmarks/results/{device_type}.json, the plots in docs/pages/ and the tables of "
           f"docs/pages/performance.md")

@@ -47,22 +47,25 @@ Two measurements for each:
    augmentation and loading. Where our pipeline is not `batched`, our model is
    also timed fed by the batched one, as "ours, batched augment".
 
-Each is repeated several times after a warm-up (which includes the compilation
-of our model, reported separately), and the median images/s is reported, with
-the ratio ours/baseline. The numbers, the machine and the command line make up
+A third, **data pipelines alone**, runs each side's pipeline without a model,
+to show what it costs by itself. After a warm-up (which includes the
+compilation of our model, reported separately) the paths are timed [in
+turns](timing.html), at least 30 seconds each, and the median images/s is
+reported with the ratio ours/baseline per pair of turns. The training step's
+arithmetic, the CPU's estimated peak, the share of it each path reaches and a
+profile by operator come with them ([Where the time goes](flops.html)). The numbers, the machine and the command line make up
 a [report](speed_report.html), which `--write-docs` saves and turns into the
 Performance page's tables and plot.
 
 ```
-python benchmarks/train_speed.py                 # default sizes for the device
-python benchmarks/train_speed.py --sweep         # A/B test of each speed setting
+python benchmarks/train_speed.py                 # default sizes for the device (about 6 minutes on 2 cores)
+python benchmarks/train_speed.py --sweep         # A/B test of each speed setting (about 10 more)
 python benchmarks/train_speed.py --write-docs    # also update the Performance page's data and plot
 ```
 """
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from dataclasses import asdict, replace
@@ -79,8 +82,10 @@ if _root not in sys.path:
 
 from labml_convmixer.model import convmixer  # noqa: E402
 from benchmarks.reference_loop import N_CLASSES, BaselineLoop  # noqa: E402
-from benchmarks.speed_report import (RESULTS, Result, atomic_write, machine_info,  # noqa: E402
-                                     markdown_table, write_docs)
+from benchmarks.flops import count_training_flops, operator_group, peak_gflops, read_cpuinfo  # noqa: E402
+from benchmarks.speed_report import (RESULTS, Result, atomic_write, efficiency, machine_info,  # noqa: E402
+                                     markdown_table, ratio_summary, write_docs)
+from benchmarks.timing import median_and_range, synchronize, time_in_turns  # noqa: E402
 from experiments.cifar10_data import (CIFAR10_MEAN, CIFAR10_STD, DeviceBatches, ImageDataset,  # noqa: E402
                                       torchvision_transform)
 from experiments.gpu_augment import BatchAugment  # noqa: E402
@@ -119,14 +124,6 @@ def our_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, wor
     dataset = ImageDataset(images, labels, torchvision_transform(**RECIPE_AUGMENT))
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                                        num_workers=workers, pin_memory=device.type == 'cuda')
-
-
-# ## Timing
-
-def synchronize(device: torch.device):
-    # GPU work is asynchronous: wait for it before reading the clock.
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 # ## Our training loop
@@ -204,48 +201,64 @@ def model_only_runner(loop, args, device: torch.device) -> Callable[[], int]:
     return run_once
 
 
-def end_to_end_runners(args, device: torch.device, settings: SpeedSettings):
-    """One epoch of each loop over the same synthetic data set."""
+def end_to_end_runners(args, device: torch.device, settings: SpeedSettings, model: bool = True):
+    """
+    One epoch of each loop over the same synthetic data set; with `model=False`
+    only the data pipelines, to measure what they cost by themselves.
+    """
     images, labels = synthetic_cifar(args.images)
     baseline = BaselineLoop(args, device)
-    base_loader = baseline.loader(images, labels, args.batch_size, args.workers)
-    ours = OurLoop(args, device, settings)
-    our_loader = our_batches(images, labels, args.batch_size, args.workers, device, settings.augment)
-    runners = {'baseline': lambda: baseline.epoch(base_loader),
-               'ours': lambda: ours.epoch(our_loader)}
+    loaders = {'baseline': baseline.loader(images, labels, args.batch_size, args.workers),
+               'ours': our_batches(images, labels, args.batch_size, args.workers, device, settings.augment)}
     if settings.augment != 'batched':
         # The batched pipeline on this device too, for comparison (same model, no workers)
-        batched = our_batches(images, labels, args.batch_size, args.workers, device, 'batched')
-        runners['ours, batched augment'] = lambda: ours.epoch(batched)
-    return runners
+        loaders['ours, batched augment'] = our_batches(images, labels, args.batch_size, args.workers, device,
+                                                       'batched')
+    if not model:
+        return {name: lambda loader=loader: sum(len(labels) for _, labels in loader)
+                for name, loader in loaders.items()}
+    ours = OurLoop(args, device, settings)
+    return {name: (lambda loader=loader, loop=baseline if name == 'baseline' else ours: loop.epoch(loader))
+            for name, loader in loaders.items()}
 
 
-def paired(kind: str, runners: Dict[str, Callable[[], int]], settings: Dict[str, Dict],
-           device: torch.device, warmup: int, repeats: int) -> List[Result]:
-    """
-    Warm every runner up, then time them *in turns*: baseline, ours, baseline,
-    ours, ... On a machine shared with other work the load changes over time;
-    alternating keeps both sides under the same conditions, so the ratio is fair
-    even when the absolute numbers move.
-    """
-    warmup_s = {}
-    for name, run in runners.items():
-        synchronize(device)
-        start = time.perf_counter()
-        for _ in range(warmup):
-            run()
-        synchronize(device)
-        warmup_s[name] = time.perf_counter() - start
-    rates = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            synchronize(device)
-            start = time.perf_counter()
-            n = run()
-            synchronize(device)
-            rates[name].append(n / (time.perf_counter() - start))
-    return [Result(name, kind, statistics.median(rates[name]), rates[name], warmup_s[name], settings[name])
+def measure(kind: str, runners: Dict[str, Callable[[], int]], settings: Dict[str, Dict],
+            device: torch.device, args, warmup: int, turn_s: float = None) -> List[Result]:
+    """Time the runners in turns (see [timing](timing.html)) and make a `Result` of each."""
+    turns = time_in_turns(runners, device, warmup=warmup, turn_s=turn_s or args.turn_seconds,
+                          total_s=args.seconds if turn_s is None else 3 * turn_s)
+    return [Result(name, kind, median_and_range(turns.rates[name])[0], turns.rates[name],
+                   turns.warmup_s[name], settings.get(name, {}), round(turns.timed_s[name], 1))
             for name in runners]
+
+
+def profile_steps(loops: Dict[str, object], runners: Dict[str, Callable[[], int]], device: torch.device,
+                  batch_size: int, rows: int = 12) -> Dict[str, Dict[str, float]]:
+    """
+    Where the time of a training step goes: two steps of each loop under
+    `torch.profiler` (the loops are warm, so compilation is not counted),
+    operators sorted by their own time, and the seconds per image by
+    [operator group](flops.html#operator_group).
+    """
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    sort_by = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
+    groups = {}
+    for name, loop in loops.items():
+        with profile(activities=activities) as prof:
+            for _ in range(2):
+                loop.step(*runners[name].batch)
+            synchronize(device)
+        averages = prof.key_averages()
+        print(f"\nprofile of 2 model-only steps, {name}:")
+        print(averages.table(sort_by=sort_by, row_limit=rows))
+        by_group: Dict[str, float] = {}
+        for event in averages:
+            group = operator_group(event.key)
+            seconds = (event.self_device_time_total if device.type == 'cuda' else event.self_cpu_time_total)
+            by_group[group] = by_group.get(group, 0.0) + seconds / 1e6 / (2 * batch_size)
+        groups[name] = {g: round(s, 6) for g, s in sorted(by_group.items(), key=lambda item: -item[1])}
+    return groups
 
 
 def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List[int]):
@@ -257,11 +270,14 @@ def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List
     variants = [
         ('eager NCHW fp32', eager),
         ('eager channels_last', replace(eager, channels_last=True)),
+        ('eager channels_last bf16', replace(eager, channels_last=True, precision='bf16')),
         ('compiled NCHW', replace(eager, compile=True)),
         ('compiled channels_last', replace(eager, compile=True, channels_last=True)),
         ('compiled channels_last fused', replace(eager, compile=True, channels_last=True, fused=True)),
         ('compiled channels_last bf16', replace(eager, compile=True, channels_last=True, fused=True,
                                                 precision='bf16')),
+        ('compiled max-autotune', replace(eager, compile=True, channels_last=True, fused=True,
+                                          compile_mode='max-autotune-no-cudagraphs')),
     ]
     if device.type == 'cuda':
         variants = []
@@ -278,29 +294,36 @@ def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List
     return [(name, s, None) for name, s in variants]
 
 
-def profile_steps(args, device: torch.device, settings: SpeedSettings, rows: int = 15):
-    """
-    Where the time of a training step goes: two steps of each loop (after a
-    warm-up step, so compilation is not counted) under `torch.profiler`, operators
-    sorted by their own time.
-    """
-    from torch.profiler import ProfilerActivity, profile
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
-    sort_by = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
-    for name, make in (('baseline', lambda: BaselineLoop(args, device)),
-                       ('ours', lambda: OurLoop(args, device, settings))):
+def run_sweep(args, device: torch.device, settings: SpeedSettings) -> List[Result]:
+    """Every variant of `sweep_variants`, timed in turns with the reference-style loop."""
+    kernels = [int(k) for k in args.sweep_kernels.split(',')]
+    torch.manual_seed(0)
+    loops = [BaselineLoop(args, device)]
+    runners = {'baseline loop': model_only_runner(loops[0], args, device)}
+    runners['baseline loop']()
+    variant_settings = {'baseline loop': {'first_call_s': 0.0}}
+    for name, variant, kernel in sweep_variants(device, settings, kernels):
         torch.manual_seed(0)
-        loop = make()
+        loop = OurLoop(args, device, variant, kernel_size=kernel)
         run = model_only_runner(loop, args, device)
-        run()
-        synchronize(device)
-        with profile(activities=activities) as prof:
-            for _ in range(2):
-                loop.step(*run.batch)
+        try:
+            # Build (and compile) now, so that a setting this machine cannot run is
+            # reported and left out instead of ending the sweep.
+            start = time.perf_counter()
+            run()
             synchronize(device)
-        print(f"\nprofile of 2 model-only steps, {name}:")
-        print(prof.key_averages().table(sort_by=sort_by, row_limit=rows))
-        del loop, run
+            first_call_s = time.perf_counter() - start
+        except Exception as e:
+            print(f"  sweep  {name:36s} failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+            continue
+        loops.append(loop)
+        runners[name] = run
+        variant_settings[name] = dict(asdict(variant), kernel_size=kernel or args.kernel_size,
+                                      first_call_s=round(first_call_s, 1))
+    results = measure('sweep', runners, variant_settings, device, args, args.warmup)
+    for r in results:
+        r.warmup_s += r.settings['first_call_s']
+    return results
 
 
 def parse_args(argv=None):
@@ -312,11 +335,14 @@ def parse_args(argv=None):
     p.add_argument('--kernel-size', type=int, default=5, help="k (default 5)")
     p.add_argument('--patch-size', type=int, default=2, help="p (default 2)")
     p.add_argument('--batch-size', type=int, default=None, help="default 128 on CPU, 512 on CUDA")
-    p.add_argument('--steps', type=int, default=None, help="training steps per timed repeat (model only)")
+    p.add_argument('--steps', type=int, default=None,
+                   help="training steps per call of the model-only runners (default 1 on CPU, 20 on CUDA)")
     p.add_argument('--warmup', type=int, default=None, help="untimed calls before timing (model only)")
-    p.add_argument('--repeats', type=int, default=None, help="timed repeats (model only)")
+    p.add_argument('--turn-seconds', type=float, default=6.0,
+                   help="least seconds of one timed turn of one path (default 6)")
+    p.add_argument('--seconds', type=float, default=30.0,
+                   help="least seconds of timed work per path and measurement (default 30)")
     p.add_argument('--images', type=int, default=None, help="synthetic training images (end to end)")
-    p.add_argument('--epochs', type=int, default=None, help="timed epochs after one warm-up epoch")
     p.add_argument('--workers', type=int, default=2,
                    help="data loader workers of the per-image pipelines (default 2)")
     p.add_argument('--lr', type=float, default=0.01)
@@ -328,14 +354,11 @@ def parse_args(argv=None):
     p.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default=None)
     p.add_argument('--cuda-graphs', action='store_true', help="compile with mode='reduce-overhead'")
     p.add_argument('--our-augment', choices=('auto', 'batched', 'torchvision'), default='auto',
-                   help="our data pipeline (default auto: the experiment's default for the device, "
-                        "batched on CUDA, torchvision on CPU)")
-    p.add_argument('--skip', choices=('model', 'e2e'), action='append', default=[],
+                   help="our data pipeline (default auto: the experiment's default for the device)")
+    p.add_argument('--skip', choices=('model', 'e2e', 'pipeline', 'profile'), action='append', default=[],
                    help="leave out a measurement (repeatable)")
     p.add_argument('--sweep', action='store_true', help="also A/B test each speed setting (model only)")
     p.add_argument('--sweep-kernels', default='5,7,9', help="kernel sizes of the CUDA sweep")
-    p.add_argument('--profile', action='store_true',
-                   help="profile 2 model-only steps of each loop with torch.profiler and print the top operators")
     p.add_argument('--docs-only', action='store_true',
                    help="measure nothing: rebuild the page's table and plot from benchmarks/results/<device>.json")
     p.add_argument('--json', type=Path, default=None, help="write the results as JSON here")
@@ -343,6 +366,26 @@ def parse_args(argv=None):
                    help="write benchmarks/results/<device>.json and docs/pages/performance.svg")
     args = p.parse_args(argv)
     return p, args
+
+
+def our_settings(args, device: torch.device) -> SpeedSettings:
+    """The experiment's defaults for the device, with the command line's changes."""
+    settings = default_settings(device)
+    return replace(
+        settings,
+        compile=settings.compile and not args.no_compile,
+        channels_last=(settings.channels_last or args.channels_last) and not args.no_channels_last,
+        fused=settings.fused and not args.no_fused,
+        precision=args.precision or settings.precision,
+        compile_mode='reduce-overhead' if args.cuda_graphs else None,
+        augment=settings.augment if args.our_augment == 'auto' else args.our_augment,
+    )
+
+
+def show(r: Result):
+    low, high = min(r.repeats), max(r.repeats)
+    print(f"  {r.kind:8s} {r.name:36s} {r.images_per_s:9.1f} images/s  (turns {low:.1f} to {high:.1f}, "
+          f"{len(r.repeats)} turns, {r.timed_s:.0f} s timed; warm-up {r.warmup_s:.1f} s)", flush=True)
 
 
 def main(argv=None):
@@ -356,27 +399,16 @@ def main(argv=None):
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here; use --device cpu")
     cuda = device.type == 'cuda'
-    # Sizes per device: a CPU run finishes in a few minutes, a GPU run measures a real epoch.
-    defaults = dict(batch_size=512 if cuda else 128, steps=50 if cuda else 3,
-                    warmup=3 if cuda else 1, repeats=5 if cuda else 3,
-                    images=50_000 if cuda else 512, epochs=3)
+    # Sizes per device: a CPU epoch of 512 images takes about 10 s, a GPU one measures a real epoch.
+    defaults = dict(batch_size=512 if cuda else 128, steps=20 if cuda else 1, warmup=3 if cuda else 2,
+                    images=50_000 if cuda else 512)
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    for key in ('batch_size', 'steps', 'repeats', 'images', 'epochs', 'd_model', 'n_layers'):
-        if getattr(args, key) < 1:
-            parser.error(f"--{key.replace('_', '-')} must be at least 1, got {getattr(args, key)}")
-
-    settings = default_settings(device)
-    settings = replace(
-        settings,
-        compile=settings.compile and not args.no_compile,
-        channels_last=(settings.channels_last or args.channels_last) and not args.no_channels_last,
-        fused=settings.fused and not args.no_fused,
-        precision=args.precision or settings.precision,
-        compile_mode='reduce-overhead' if args.cuda_graphs else None,
-        augment=settings.augment if args.our_augment == 'auto' else args.our_augment,
-    )
+    for key in ('batch_size', 'steps', 'images', 'd_model', 'n_layers', 'turn_seconds', 'seconds'):
+        if getattr(args, key) <= 0:
+            parser.error(f"--{key.replace('_', '-')} must be positive, got {getattr(args, key)}")
+    settings = our_settings(args, device)
     if args.docs_only:
         source = RESULTS / f'{device.type}.json'
         if not source.exists():
@@ -387,91 +419,70 @@ def main(argv=None):
     print(f"machine: {json.dumps(machine)}")
     print(f"model: ConvMixer-{args.d_model}/{args.n_layers} k{args.kernel_size} p{args.patch_size}, "
           f"batch {args.batch_size}; our settings: {asdict(settings)}")
+    flops = count_training_flops(convmixer(args.d_model, args.n_layers, args.kernel_size, args.patch_size,
+                                           n_classes=N_CLASSES))
+    flops_per_image = sum(flops.values())
+    peak = None if cuda else peak_gflops(machine['torch_threads'], read_cpuinfo())
+    print(f"training step: {flops_per_image / 1e9:.3f} GFLOP an image "
+          f"({', '.join(f'{k} {100 * v / flops_per_image:.1f} %' for k, v in flops.items())}); "
+          f"estimated peak: {'unknown' if peak is None else f'{peak.fp32_gflops:.0f} GFLOP/s fp32, '}"
+          f"{'' if peak is None else f'{peak.bf16_gflops:.0f} bf16 ({peak.isa})'}")
     results: List[Result] = []
-
-    def show(r: Result):
-        print(f"  {r.kind:5s} {r.name:36s} {r.images_per_s:9.1f} images/s  "
-              f"(repeats {', '.join(f'{x:.1f}' for x in r.repeats)}; warm-up {r.warmup_s:.1f} s)", flush=True)
-
+    profile = {}
+    timing = f"turns of at least {args.turn_seconds:g} s, at least {args.seconds:g} s per path, in turns"
     if 'model' not in args.skip:
-        print(f"model only: {args.warmup} warm-up + {args.repeats} timed repeats of {args.steps} steps, "
-              f"baseline and ours in turns")
+        print(f"model only: {args.warmup} warm-up calls, then {timing}")
         torch.manual_seed(0)
-        baseline = BaselineLoop(args, device)
-        ours = OurLoop(args, device, settings)
-        runners = {'baseline': model_only_runner(baseline, args, device),
-                   'ours': model_only_runner(ours, args, device)}
-        for r in paired('model', runners, {'baseline': {}, 'ours': asdict(settings)}, device,
-                        args.warmup, args.repeats):
+        loops = {'baseline': BaselineLoop(args, device), 'ours': OurLoop(args, device, settings)}
+        runners = {name: model_only_runner(loop, args, device) for name, loop in loops.items()}
+        for r in measure('model', runners, {'baseline': {}, 'ours': asdict(settings)}, device, args,
+                         args.warmup):
             results.append(r)
             show(r)
-        del baseline, ours, runners
+        if 'profile' not in args.skip:
+            profile = profile_steps(loops, runners, device, args.batch_size)
+        del loops, runners
+    if 'pipeline' not in args.skip:
+        print(f"data pipelines alone: {args.images} synthetic images an epoch, turns of at least 2 s")
+        runners = end_to_end_runners(args, device, settings, model=False)
+        for r in measure('pipeline', runners, {}, device, args, 1, turn_s=2.0):
+            results.append(r)
+            show(r)
     if 'e2e' not in args.skip:
-        print(f"end to end: {args.images} synthetic images, 1 warm-up + {args.epochs} timed epochs, "
-              f"in turns; our pipeline: {settings.augment}")
+        print(f"end to end: {args.images} synthetic images an epoch, 1 warm-up epoch, then {timing}; "
+              f"our pipeline: {settings.augment}")
         runners = end_to_end_runners(args, device, settings)
-        run_settings = {'baseline': {'workers': args.workers},
-                        'ours': asdict(settings),
+        run_settings = {'baseline': {'workers': args.workers}, 'ours': asdict(settings),
                         'ours, batched augment': asdict(replace(settings, augment='batched'))}
-        for r in paired('e2e', runners, {name: run_settings[name] for name in runners},
-                        device, 1, args.epochs):
+        for r in measure('e2e', runners, run_settings, device, args, 1):
             results.append(r)
             show(r)
         del runners
-
-    if args.profile:
-        profile_steps(args, device, settings)
-
     sweep: List[Result] = []
     if args.sweep:
-        print(f"sweep (model only, all variants in turns): {args.warmup} warm-up + {args.repeats} timed "
-              f"repeats of {args.steps} steps")
-        kernels = [int(k) for k in args.sweep_kernels.split(',')]
-        runners, variant_settings, loops = {}, {}, []
-        # The reference-style loop takes its turns with the variants, as a yardstick.
-        torch.manual_seed(0)
-        loops.append(BaselineLoop(args, device))
-        runners['baseline loop'] = model_only_runner(loops[-1], args, device)
-        runners['baseline loop']()
-        variant_settings['baseline loop'] = {'first_call_s': 0.0}
-        for name, variant, kernel in sweep_variants(device, settings, kernels):
-            torch.manual_seed(0)
-            loop = OurLoop(args, device, variant, kernel_size=kernel)
-            run = model_only_runner(loop, args, device)
-            try:
-                # Build (and compile) now, so that a setting this machine cannot run is
-                # reported and left out instead of ending the sweep.
-                start = time.perf_counter()
-                run()
-                synchronize(device)
-                first_call_s = time.perf_counter() - start
-            except Exception as e:
-                print(f"  sweep  {name:36s} failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
-                continue
-            loops.append(loop)
-            runners[name] = run
-            variant_settings[name] = dict(asdict(variant), kernel_size=kernel or args.kernel_size,
-                                          first_call_s=round(first_call_s, 1))
-        for r in paired('sweep', runners, variant_settings, device, args.warmup, args.repeats):
-            r.warmup_s += r.settings['first_call_s']
+        print(f"sweep (model only, every variant in turns): {timing}")
+        for r in run_sweep(args, device, settings):
             sweep.append(r)
             show(r)
-        del loops, runners
 
-    print("\nratios ours / baseline:")
-    for kind in ('model', 'e2e'):
-        by_name = {r.name: r for r in results if r.kind == kind}
-        if {'ours', 'baseline'} <= by_name.keys():
-            ratio = by_name['ours'].images_per_s / by_name['baseline'].images_per_s
-            print(f"  {kind:5s} {ratio:.2f}x  ({by_name['ours'].images_per_s:.1f} / "
-                  f"{by_name['baseline'].images_per_s:.1f} images/s)")
+    ratios = ratio_summary(results)
+    print("\nratios ours / baseline, per pair of turns (median, range):")
+    for name, r in ratios.items():
+        print(f"  {name:32s} {r['median']:.2f}x  ({r['low']:.2f} to {r['high']:.2f})")
+    rates = efficiency(results + sweep, flops_per_image, peak)
+    print("\nachieved GFLOP/s (model only), and % of the estimated peak:")
+    for name, r in rates.items():
+        print(f"  {name:40s} {r['gflops']:7.1f}  {r['percent_of_peak'] or '-'} %")
     print()
     print(markdown_table(results + sweep))
 
     report = {'machine': machine, 'args': {k: (str(v) if isinstance(v, Path) else v)
                                            for k, v in vars(args).items()},
               'command': 'python benchmarks/train_speed.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
-              'results': [asdict(r) for r in results + sweep]}
+              'results': [asdict(r) for r in results + sweep], 'ratios': ratios,
+              'flops_per_image': flops, 'peak': None if peak is None else dict(asdict(peak), fp32_gflops=round(
+                  peak.fp32_gflops, 1), bf16_gflops=round(peak.bf16_gflops, 1)),
+              'efficiency': rates, 'profile': profile}
     data = (json.dumps(report, indent=2) + '\n').encode()
     if args.json:
         atomic_write(args.json, data)

@@ -39,6 +39,11 @@ ConvMixer-256/8 trains at 25 to 35 images/s end to end, 11 to 15 hours for the
 python experiments/cifar10.py --epochs 2 --train-subset 2000 --d-model 64 --n-layers 4
 ```
 
+When a run has finished, `python experiments/cifar10.py --evaluate RUN_UUID`
+measures it on the test set and draws, in the run folder, the confusion
+matrix and [`filters.png`](filters.html): the patch embedding's kernels and
+the depth-wise kernels of three layers, what the network learned.
+
 This page is the recipe only. What supports it has pages of its own:
 [the data](cifar10_data.html) (reading CIFAR-10, the two augmentation
 pipelines), [the trainer](trainer.html) (the epoch loop, meters, devices),
@@ -67,7 +72,7 @@ from experiments import cli, speed
 from experiments.cifar10_data import CIFAR10_MEAN, CIFAR10_STD, IMAGE_SHAPE, CIFARData, \
     DeviceBatches, ImageDataset, load_cifar10, torchvision_transform
 from experiments.launch import launch
-from experiments.trainer import CHECKS, TrainerConfigs
+from experiments.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
 from labml_convmixer.model import convmixer
 
 
@@ -102,21 +107,9 @@ class Configs(TrainerConfigs):
 
     data: CIFARData
 
-    def step(self, batch, batch_idx):
-        """
-        ## One batch
-
-        labml-helpers' trainer and validator both call `step`;
-        `self.mode.is_train` tells which. Training sets the learning rate of
-        this iteration, then runs forward, backward and the optimizer step.
-        """
-        images, labels = self.to_device(batch)
-        if self.mode.is_train:
-            # The fractional epoch $t$ after this batch
-            t = self.run_state.epoch + (batch_idx.idx + 1) / batch_idx.total
-            self.train_batch(images, labels, lr=one_cycle_lr(t, self.epochs, self.lr))
-        else:
-            self.eval_batch(images, labels)
+    def learning_rate(self, t: float) -> float:
+        # The [trainer](trainer.html#TrainerConfigs.step) asks at every batch
+        return one_cycle_lr(t, self.epochs, self.lr)
 
 
 # ## The learning rate schedule
@@ -219,10 +212,8 @@ def _optimizer(c: Configs) -> torch.optim.Optimizer:
 # command line. A patch larger than the image would leave no patch at all.
 
 CIFAR10_CHECKS = {
-    **CHECKS,
+    **CHECKS, **RANDAUGMENT_CHECKS,
     'patch_size': (cli.at_least(1), cli.at_most(IMAGE_SHAPE[-1], 'the image size')),
-    'randaugment_ops': (cli.at_least(0),),
-    'randaugment_magnitude': (cli.at_least(0), cli.at_most(30)),
 }
 
 

@@ -5,7 +5,7 @@ summary: >
   A command line derived from a labml Configs class: one flag per setting, its
   type, default and help read from the class itself, values checked before
   anything runs, and user errors as one line.
-nav_order: 7
+nav_order: 9
 ---
 
 # The command line
@@ -136,10 +136,12 @@ def settings_of(configs_class: type) -> Dict[str, Setting]:
 
 # ## The parser
 
-# A setting whose flag is not its key with dashes
-FLAG_NAMES = {'device_name': 'device'}
+# A setting whose flag is not its key with dashes (`model` is the computed
+# model, so the setting that names one is `model_name`)
+FLAG_NAMES = {'device_name': 'device', 'model_name': 'model'}
 # What a value is, in the usage line, where its type says too little
-METAVARS = {'data_dir': 'DIR', 'device_name': 'DEVICE', 'activation': 'NAME'}
+METAVARS = {'data_dir': 'DIR', 'device_name': 'DEVICE', 'activation': 'NAME',
+            'weights': 'FILE'}
 
 
 class _Parser(argparse.ArgumentParser):

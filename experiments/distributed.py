@@ -5,7 +5,7 @@ summary: >
   One process per device under torchrun: where a process stands, starting the
   process group, keeping batch-norm statistics equal, splitting the test set,
   and a digest to check that every process ends with the same weights.
-nav_order: 9
+nav_order: 11
 ---
 
 # Distributed training

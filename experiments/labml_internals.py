@@ -4,7 +4,7 @@ title: What we use of labml's internals
 summary: >
   The three places where the experiments reach past labml's public API, each
   with the reason, in one module so that a labml upgrade breaks one page.
-nav_order: 11
+nav_order: 14
 ---
 
 # What we use of labml's internals

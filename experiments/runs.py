@@ -5,7 +5,7 @@ summary: >
   Where a run lives, atomic writes, the checkpoint written after every epoch
   and the random number generators that make a resumed run repeat the numbers
   of one that never stopped.
-nav_order: 8
+nav_order: 10
 ---
 
 # Runs, checkpoints and exact resume

@@ -6,23 +6,25 @@ summary: >
   schedule and the device, the speed defaults, DistributedDataParallel, the
   epoch loop with a checkpoint after every epoch, and the loss and accuracy
   meters.
-nav_order: 5
+nav_order: 7
 ---
 
 # The trainer
 
-An experiment such as [CIFAR-10](cifar10.html) is a short subclass of
-[`TrainerConfigs`](#TrainerConfigs): it sets the recipe's defaults and
-supplies the data loaders, the model, the optimizer and the `step` that trains
-on one batch. Everything else lives here:
+An experiment such as [CIFAR-10](cifar10.html) or [ImageNet](imagenet.html)
+is a short subclass of [`TrainerConfigs`](#TrainerConfigs): it sets the
+recipe's defaults and supplies the data loaders, the model, the optimizer and
+its learning rate schedule. Everything else lives here:
 
 * the settings every experiment has, each with its help text at the end of its
   line (the [command line](cli.html) reads it from there);
 * the device and the [speed settings](speed.html) that are fastest on it;
 * the model as it is trained: moved to the device, compiled, and wrapped in
   `DistributedDataParallel` under `torchrun` ([distributed training](distributed.html));
-* the epoch loop: train, evaluate, log one line, and write a
-  [checkpoint](runs.html) from which `--resume` can continue exactly.
+* the `step` that trains on (or evaluates) one batch, and the epoch loop:
+  train, evaluate, log one line, and write a [checkpoint](runs.html) from
+  which `--resume` can continue exactly;
+* the meters: loss, top-1 and top-5 accuracy, and the accuracy of each class.
 
 It builds on labml-helpers' `TrainValidConfigs`, whose trainer and validator
 run `step` over the training and test loaders, and on labml's configs: a
@@ -56,37 +58,67 @@ class EpochMeter:
 
     Sums stay on the device as tensors. Reading a value from a GPU waits for
     all queued work, so doing it every batch would stall the pipeline; we read
-    once per epoch (and add up the processes' sums there).
+    once per epoch (and add up the processes' sums there). Besides the top-1
+    hits it counts top-5 hits (the label among the five highest logits) and,
+    for each class, its images and top-1 hits: the per-class accuracy of the
+    report.
     """
 
     def __init__(self):
         self.reset()
 
     def reset(self):
-        self.loss_sum = self.correct = None
+        self.loss_sum = self.correct = self.top5 = self.per_class = None
         self.count = 0
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor):
-        n = labels.shape[0]
-        loss_sum = loss.detach().double() * n
-        correct = (logits.detach().argmax(dim=-1) == labels).sum()
-        self.loss_sum = loss_sum if self.loss_sum is None else self.loss_sum + loss_sum
-        self.correct = correct if self.correct is None else self.correct + correct
+        n, logits = labels.shape[0], logits.detach()
+        hits = logits.argmax(dim=-1) == labels
+        top = logits.topk(min(5, logits.shape[-1]), dim=-1).indices
+        sums = {'loss_sum': loss.detach().double() * n, 'correct': hits.sum(),
+                'top5': (top == labels[:, None]).any(dim=-1).sum()}
+        # Images and hits per class. `index_add_` keeps the sizes fixed: a
+        # `bincount` would read the largest label back from the device.
+        per_class = torch.zeros(2, logits.shape[-1], dtype=torch.float64,
+                                device=labels.device)
+        per_class[0].index_add_(0, labels, torch.ones_like(labels, dtype=torch.float64))
+        per_class[1].index_add_(0, labels, hits.double())
+        sums['per_class'] = per_class
+        for key, value in sums.items():
+            total = getattr(self, key)
+            setattr(self, key, value if total is None else total + value)
         self.count += n
 
-    def result(self, device: torch.device, distributed: bool) -> Tuple[float, float, int]:
-        """The mean loss, the accuracy and the number of images, over all processes."""
-        totals = torch.zeros(3, dtype=torch.float64, device=device)
+    def result(self, device: torch.device, distributed: bool,
+               n_classes: int = 0) -> 'MeterResult':
+        """The numbers over all processes; `n_classes` sizes an empty meter's counts."""
+        totals = torch.zeros(4, dtype=torch.float64, device=device)
+        per_class = torch.zeros(2, n_classes, dtype=torch.float64, device=device)
         if self.count:
             totals = torch.stack([self.loss_sum.to(device),
                                   self.correct.to(device, torch.float64),
+                                  self.top5.to(device, torch.float64),
                                   torch.tensor(float(self.count), dtype=torch.float64,
                                                device=device)])
+            per_class = self.per_class.to(device)
         if distributed:
             torch.distributed.all_reduce(totals)
-        loss_sum, correct, count = totals.tolist()
+            torch.distributed.all_reduce(per_class)
+        loss_sum, correct, top5, count = totals.tolist()
         count = max(count, 1.0)
-        return loss_sum / count, correct / count, int(count)
+        images, hits = per_class.tolist() if per_class.numel() else ([], [])
+        return MeterResult(loss_sum / count, correct / count, top5 / count, int(count),
+                           [h / max(i, 1.0) for i, h in zip(images, hits)])
+
+
+@dataclasses.dataclass
+class MeterResult:
+    loss: float
+    accuracy: float
+    top5: float
+    count: int
+    # The top-1 accuracy of each class, in the order of the class indices
+    per_class: List[float]
 
 
 @dataclasses.dataclass
@@ -100,6 +132,13 @@ class RunState:
     # The settings given on the command line, kept with the run
     overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
     name: str = ''
+    # What the launcher tells the experiment's options: only the test data is
+    # needed (no training), and a checkpoint will replace the model's weights
+    # (so loading starting weights would be wasted)
+    evaluating: bool = False
+    restoring: bool = False
+    # The last test pass: its number of images and the accuracy of each class
+    valid_details: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class TrainerConfigs(TrainValidConfigs):
@@ -125,8 +164,8 @@ class TrainerConfigs(TrainValidConfigs):
     seed: int = 0  # random seed
 
     # Data
-    data_dir: str = ''  # folder of the data set; empty: the project's data/
-    train_subset: int = 0  # train on the first N training images only (0: all)
+    data_dir: str = ''  # folder of the data set; empty: under the project's data/
+    train_subset: int = 0  # train on N of the training images only (0: all)
     num_workers: int = 2  # data loader worker processes
 
     # The device and the speed switches
@@ -137,6 +176,10 @@ class TrainerConfigs(TrainValidConfigs):
     fused_optimizer: bool  # single-kernel AdamW
     augment: str  # torchvision (per image, in workers) or batched (on the device)
     sync_bn: bool = False  # batch statistics over all processes of a torchrun run (CUDA)
+
+    # Not a setting (no help text): an experiment whose data has many classes
+    # sets it, to add the top-5 accuracy to each epoch's line and record
+    report_top5: bool = False
 
     # Computed. `data` is the experiment's own; it names its classes in `data.classes`
     device: torch.device
@@ -184,7 +227,32 @@ class TrainerConfigs(TrainValidConfigs):
         """The test order: each process evaluates its own share, in order."""
         return ShardSampler(n, self.dist_info.rank, self.dist_info.world_size)
 
+    def summary_facts(self) -> Dict[str, Any]:
+        """What the experiment adds to `summary.json` (the transforms, ...)."""
+        return {}
+
     # ### Training and evaluating one batch
+
+    def learning_rate(self, t: float) -> float:
+        """The recipe's schedule: the learning rate at fractional epoch `t`."""
+        raise NotImplementedError
+
+    def step(self, batch, batch_idx):
+        """
+        labml-helpers' trainer and validator both call `step`;
+        `self.mode.is_train` tells which. Training sets the learning rate of
+        this iteration, then runs forward, backward and the optimizer step.
+        The schedule is a function of the fractional epoch
+        $t = \text{epoch} + \frac{i + 1}{\text{batches per epoch}}$ after
+        batch $i$, so the position in it is just the epoch and batch counters:
+        a resumed run needs nothing more to continue it.
+        """
+        images, labels = self.to_device(batch)
+        if self.mode.is_train:
+            t = self.run_state.epoch + (batch_idx.idx + 1) / batch_idx.total
+            self.train_batch(images, labels, lr=self.learning_rate(t))
+        else:
+            self.eval_batch(images, labels)
 
     def to_device(self, batch: Any) -> Tuple[torch.Tensor, torch.Tensor]:
         return speed.to_device_batch(batch[0], batch[1], self.device,
@@ -232,22 +300,30 @@ class TrainerConfigs(TrainValidConfigs):
                 self.trainer()
             if info.enabled:
                 broadcast_buffers(self.model)
-            train_loss, train_acc, n_train = state.train_meter.result(self.device, info.enabled)
+            classes = list(self.data.classes)
+            train = state.train_meter.result(self.device, info.enabled, len(classes))
             train_seconds = time.perf_counter() - start
             with torch.no_grad(), tracker.namespace('valid'):
                 self.validator()
-            valid_loss, valid_acc, _ = state.valid_meter.result(self.device, info.enabled)
+            valid = state.valid_meter.result(self.device, info.enabled, len(classes))
 
-            record = dict(epoch=epoch + 1, train_loss=train_loss, train_accuracy=train_acc,
-                          valid_loss=valid_loss, valid_accuracy=valid_acc,
-                          images_per_second=n_train / train_seconds,
+            record = dict(epoch=epoch + 1, train_loss=train.loss,
+                          train_accuracy=train.accuracy, valid_loss=valid.loss,
+                          valid_accuracy=valid.accuracy,
+                          images_per_second=train.count / train_seconds,
                           seconds=time.perf_counter() - start)
+            if self.report_top5:
+                record['valid_top5'] = valid.top5
+            state.valid_details = {'valid_images': valid.count, 'per_class_accuracy':
+                                   dict(zip(classes, valid.per_class))}
             state.history.append(record)
             state.epoch = epoch + 1
             self.save_checkpoint()
             if info.is_main:
-                tracker.save(epoch + 1, {'loss.train': train_loss, 'accuracy.train': train_acc,
-                                         'loss.valid': valid_loss, 'accuracy.valid': valid_acc,
+                tracker.save(epoch + 1, {'loss.train': train.loss,
+                                         'accuracy.train': train.accuracy,
+                                         'loss.valid': valid.loss,
+                                         'accuracy.valid': valid.accuracy,
                                          'images_per_second': record['images_per_second']})
                 logger.log(format_epoch(record, self.epochs), is_new_line=True, is_reset=True)
 
@@ -288,6 +364,11 @@ CHECKS = {
     'activation': (cli.one_of(ACTIVATIONS),),
     'precision': (cli.one_of(speed.PRECISIONS),),
     'augment': (cli.one_of(('torchvision', 'batched')),),
+}
+# For the recipes that augment with RandAugment
+RANDAUGMENT_CHECKS = {
+    'randaugment_ops': (cli.at_least(0),),
+    'randaugment_magnitude': (cli.at_least(0), cli.at_most(30)),
 }
 
 

@@ -1,10 +1,10 @@
 r"""
 ---
 title: ConvMixer
+nav_order: 1
 summary: >
-  An annotated PyTorch implementation of ConvMixer from the paper
-  "Patches Are All You Need?": patch embeddings, depth-wise and point-wise
-  mixing, and a classification head.
+  ConvMixer from "Patches Are All You Need?", annotated in PyTorch: patch
+  embeddings, depth-wise and point-wise mixing, and a classification head.
 ---
 
 # ConvMixer
@@ -18,19 +18,18 @@ by Asher Trockman and J. Zico Kolter. The authors' code is in
 the model this page builds. Paragraphs that start with **The paper:** say what
 the paper says (§ gives its section); **Our note:** marks our own remarks.
 
-**The paper (§2):** Vision Transformers cut an image into patches and then mix
-the patches with self-attention. How much of their success comes from the
-patches themselves? ConvMixer keeps the patches and replaces everything else
-with plain convolutions:
+**The paper (§2):** Vision Transformers cut an image into patches and then mix the
+patches with self-attention. How much of their success comes from the patches
+themselves? ConvMixer keeps the patches and replaces everything else with plain
+convolutions:
 
 1. **Patch embedding.** A convolution with kernel size and stride $p$ turns each
    $p \times p$ patch into $h$ channels: a grid of $\frac{H}{p} \times \frac{W}{p}$
    patch embeddings, which keeps its size through the whole network.
 2. **$d$ ConvMixer layers.** Each mixes *spatial* locations with a depth-wise
-   convolution of kernel size $k$ (each channel over a $k \times k$ neighbourhood
-   of patches), with a residual connection; then *channels*, with a point-wise
-   $1 \times 1$ convolution. Each convolution is followed by an activation and a
-   batch normalization.
+   convolution of kernel size $k$ (each channel over a $k \times k$ neighbourhood of
+   patches), with a residual connection; then *channels*, with a point-wise $1 \times 1$
+   convolution. Each convolution is followed by an activation and a batch normalization.
 3. **Classification head.** Global average pooling and a linear layer.
 
 The four numbers that name a model, ConvMixer-$h$/$d$ with kernel $k$ and
@@ -139,7 +138,7 @@ class ConvMixerLayer(nn.Module):
     ## ConvMixer layer
 
     One of the $d$ layers. Its input and output are grids of patch embeddings,
-    `[batch_size, d_model, height, width]`.
+    `[batch_size, d_model, height // p, width // p]`.
 
     **The paper:** the depth-wise convolution mixes each channel over a
     $k \times k$ neighbourhood of patches, with a residual connection around it;
@@ -188,8 +187,8 @@ class ClassificationHead(nn.Module):
 
     **The paper:** global average pooling over the patches gives one vector of
     $h$ channels per image; a linear layer turns it into `n_classes` logits.
-    **Our note:** with `n_classes = 0` there is no linear layer: the head returns
-    the pooled features, for a [backbone](#using-it-as-a-backbone).
+    **Our note:** `n_classes = 0` gives no linear layer, and the pooled features,
+    for a [backbone](#using-it-as-a-backbone).
     """
 
     def __init__(self, d_model: int, n_classes: int):
@@ -231,14 +230,13 @@ class ConvMixer(nn.Module):
     """
     ## ConvMixer
 
-    The patch embeddings, $d$ ConvMixer layers and the head, put together.
+    The patch embeddings, $d$ ConvMixer layers and the head, put together; its
+    methods for [use as a backbone](#using-it-as-a-backbone) come later.
 
     * `conv_mixer_layer` is an example [layer](#ConvMixerLayer), copied
       `n_layers` ($d$) times by [`clone_module_list`](#clone_module_list)
     * `patch_emb` is the [patch embeddings](#PatchEmbeddings), `classification`
       the [head](#ClassificationHead)
-
-    Its methods for [use as a backbone](#using-it-as-a-backbone) come later.
     """
 
     def __init__(self, conv_mixer_layer: ConvMixerLayer, n_layers: int,
@@ -271,10 +269,9 @@ def convmixer(d_model: int, n_layers: int, kernel_size: int = 9, patch_size: int
     """
     ## Build a ConvMixer-$h$/$d$
 
-    Makes the parts and puts them together:
-    `convmixer(256, 8, kernel_size=5, patch_size=2, n_classes=10)` is the
-    paper's CIFAR-10 model, ConvMixer-256/8. `activation`, `pre_act` and
-    `bn_first` are the [variations](#variations); the defaults are the paper's.
+    Makes the parts and puts them together: `convmixer(256, 8, kernel_size=5,
+    patch_size=2, n_classes=10)` is the paper's CIFAR-10 model, ConvMixer-256/8.
+    `activation`, `pre_act` and `bn_first` give the [variations](#variations).
     """
     activation = get_activation(activation)
     return ConvMixer(
@@ -287,12 +284,16 @@ def convmixer(d_model: int, n_layers: int, kernel_size: int = 9, patch_size: int
     )
 
 
+# ## What the layers learn
+#
+# **The paper** pictures trained weights: the patch embeddings, and depth-wise
+# kernels from progressively deeper layers. **Our note:** the experiments'
+# [`filters.png`](../experiments/filters.html) draws the same for a model of ours.
 # ## Variations
 #
-# Everything above is the paper's model. What follows is ours: activations by
-# name, and other orders of convolution, activation and normalization. None
-# has weights, so every variation has the paper's parameters and state-dict
-# keys.
+# Everything above is the paper's model. What follows is ours: activations by name, and
+# other orders of convolution, activation and normalization. None has weights, so every
+# variation has the paper's parameters and state-dict keys.
 
 # Activations by name. **The paper (§2):** uses GELU. **Our note:** the
 # released ConvMixer-768/32 was trained with ReLU, so needs `activation='relu'`.

@@ -4,6 +4,7 @@ title: Named models
 summary: >
   The ConvMixer variants of the paper by name: ConvMixer-1536/20, ConvMixer-768/32,
   ConvMixer-1024/20 and the CIFAR-10 ConvMixer-256/8, with their pretrained weights.
+nav_order: 2
 ---
 
 # Named models
@@ -62,9 +63,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from labml_convmixer.download import cached_download
 from labml_convmixer.model import ConvMixer, convmixer, get_activation
-from labml_convmixer.pretrained import (cached_download, convert_state_dict, detect_layout, load_pretrained,
-                                        read_checkpoint)
+from labml_convmixer.pretrained import (convert_state_dict, detect_layout,
+                                        load_pretrained, read_checkpoint)
 
 # Images are normalized with the ImageNet mean and standard deviation (per RGB
 # channel) for the ImageNet models.

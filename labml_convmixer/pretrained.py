@@ -3,8 +3,9 @@
 title: Pretrained weights
 summary: >
   Load published ConvMixer weights (official, timm or mmpretrain layout) into
-  this implementation, write ours in timm's layout, and download and cache the
-  official files.
+  this implementation, write ours in timm's layout, and say exactly what does
+  not fit when a checkpoint belongs to another model.
+nav_order: 3
 ---
 
 # Pretrained weights
@@ -16,9 +17,9 @@ The authors released three ImageNet-1k models. Their weights exist in three
 |---|---|---|
 | patch embedding convolution | `patch_emb.conv` | `stem.0` |
 | its batch normalization | `patch_emb.norm` | `stem.2` |
-| layer $i$: depth-wise convolution | `conv_mixer_layers.{i}.depth_wise_conv` | `blocks.{i}.0.fn.0` |
+| layer $i$ depth-wise | `conv_mixer_layers.{i}.depth_wise_conv` | `blocks.{i}.0.fn.0` |
 | its batch normalization | `conv_mixer_layers.{i}.norm1` | `blocks.{i}.0.fn.2` |
-| layer $i$: point-wise convolution | `conv_mixer_layers.{i}.point_wise_conv` | `blocks.{i}.1` |
+| layer $i$ point-wise | `conv_mixer_layers.{i}.point_wise_conv` | `blocks.{i}.1` |
 | its batch normalization | `conv_mixer_layers.{i}.norm2` | `blocks.{i}.3` |
 | classifier | `classification.linear` | `head` |
 
@@ -56,25 +57,22 @@ Two things make loading trustworthy:
   model's name can tell; the [named models](models.md) keep the activation with
   the variant for this reason.
 
-This file depends only on `torch` and the Python standard library.
+This file depends only on `torch`, the Python standard library and
+[`download.py`](download.html), which opens the files.
 """
 
-import argparse
-import http.client
-import json
 import os
-import pickle
 import re
-import sys
-import tempfile
-import threading
-import urllib.request
 from collections import OrderedDict
-from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+
+# Opening files and downloading them is the job of [the next page](download.html);
+# these names stay importable from here too.
+from labml_convmixer.download import (DOWNLOAD_TIMEOUT, WeightsUnavailableError,
+                                      cache_dir, cached_download, open_checkpoint)
 
 # A state dict: tensor names to tensors.
 StateDict = Dict[str, torch.Tensor]
@@ -85,17 +83,9 @@ Source = Union[str, os.PathLike, Mapping, nn.Module]
 # [`ConvMixer`](model.md) in this package.
 LAYOUTS = ('ours', 'official', 'timm', 'mmpretrain')
 
-# Seconds to wait for a download to start, and then for each piece of it.
-# Without a limit, a machine without network can wait for minutes.
-DOWNLOAD_TIMEOUT = 10.0
-
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint whose tensors do not fit the model."""
-
-
-class WeightsUnavailableError(RuntimeError):
-    """Weights that are neither in the cache nor downloadable."""
 
 
 # ## Names in each layout
@@ -110,8 +100,8 @@ _NAMES = {
     'ours': ('patch_emb.conv', 'patch_emb.norm', 'conv_mixer_layers.{}', _OUR_PARTS,
              'classification.linear'),
     'timm': ('stem.0', 'stem.2', 'blocks.{}', _SEQUENTIAL_PARTS, 'head'),
-    'mmpretrain': ('backbone.stem.0', 'backbone.stem.2', 'backbone.stages.{}', _SEQUENTIAL_PARTS,
-                   'head.fc'),
+    'mmpretrain': ('backbone.stem.0', 'backbone.stem.2', 'backbone.stages.{}',
+                   _SEQUENTIAL_PARTS, 'head.fc'),
     'official': ('0', '2', None, _SEQUENTIAL_PARTS, None),
 }
 # The tensors of each kind of module.
@@ -176,13 +166,14 @@ def detect_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
         return 'mmpretrain'
     if any(k.startswith(('stem.', 'blocks.')) for k in keys):
         return 'timm'
-    if any(k.startswith(('patch_emb.', 'conv_mixer_layers.', 'classification.')) for k in keys):
+    ours = ('patch_emb.', 'conv_mixer_layers.', 'classification.')
+    if any(k.startswith(ours) for k in keys):
         return 'ours'
     if keys and all(k.split('.')[0].isdigit() for k in keys):
         return 'official'
     shown = ', '.join(keys[:4]) + (', ...' if len(keys) > 4 else '') if keys else 'none'
-    raise ValueError(f"not a ConvMixer state dict in any known layout ({', '.join(LAYOUTS)}); "
-                     f"its keys are: {shown}")
+    raise ValueError(f"not a ConvMixer state dict in any known layout "
+                     f"({', '.join(LAYOUTS)}); its keys are: {shown}")
 
 
 def _is_state_dict(obj) -> bool:
@@ -207,19 +198,24 @@ def unwrap_checkpoint(checkpoint) -> StateDict:
         if _is_state_dict(checkpoint):
             break
         if not isinstance(checkpoint, Mapping):
-            raise ValueError(f"expected a state dict or a checkpoint dict, got {type(checkpoint).__name__}")
-        wrapper = next((w for w in ('state_dict', 'model') if isinstance(checkpoint.get(w), Mapping)), None)
+            raise ValueError(f"expected a state dict or a checkpoint dict, "
+                             f"got {type(checkpoint).__name__}")
+        wrapper = next((w for w in ('state_dict', 'model')
+                        if isinstance(checkpoint.get(w), Mapping)), None)
         if wrapper is None:
             keys = ', '.join(map(str, list(checkpoint)[:6]))
-            raise ValueError(f"found no weights in the checkpoint: it is neither a state dict nor has "
-                             f"'state_dict' or 'model' in it (its keys: {keys})")
+            raise ValueError(f"found no weights in the checkpoint: it is neither a "
+                             f"state dict nor has 'state_dict' or 'model' in it "
+                             f"(its keys: {keys})")
         checkpoint = checkpoint[wrapper]
     else:
-        raise ValueError("found no weights in the checkpoint: too many nested 'state_dict'/'model' entries")
+        raise ValueError("found no weights in the checkpoint: too many nested "
+                         "'state_dict'/'model' entries")
 
     state_dict = OrderedDict()
     for key, value in checkpoint.items():
-        # mmpretrain may store the input normalization with the weights; it is not part of the network.
+        # mmpretrain may store the input normalization with the weights; it is
+        # not part of the network.
         if key.startswith('data_preprocessor.'):
             continue
         while key.startswith(('module.', '_orig_mod.')):
@@ -230,7 +226,8 @@ def unwrap_checkpoint(checkpoint) -> StateDict:
 
 # ## Converting between layouts
 
-def convert_state_dict(state_dict, to: str = 'ours', layout: Optional[str] = None) -> StateDict:
+def convert_state_dict(state_dict, to: str = 'ours',
+                       layout: Optional[str] = None) -> StateDict:
     """
     Rename the tensors of a ConvMixer state dict from its layout (detected unless
     `layout` is given) to the layout `to`: one of `'ours'`, `'official'`, `'timm'`,
@@ -244,7 +241,8 @@ def convert_state_dict(state_dict, to: str = 'ours', layout: Optional[str] = Non
     if layout is None:
         layout = detect_layout(state_dict)
     elif layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+        raise ValueError(f"unknown layout {layout!r}: "
+                         f"choose one of {', '.join(LAYOUTS)}")
     # Both layouts list the same tensors in the same order, so pairing the two
     # lists of names gives the renaming.
     n_layers = _count_layers(state_dict, layout)
@@ -262,68 +260,13 @@ def to_timm_state_dict(model: nn.Module) -> StateDict:
 
 # ## Reading files
 
-def _read_safetensors(path: Path) -> StateDict:
-    """
-    Read a `.safetensors` file, the format of timm's weights on the Hugging Face
-    Hub. It is an 8-byte little-endian header length, a JSON header that gives
-    each tensor's type, shape and byte range, and then the raw bytes.
-    """
-    dtypes = {'F64': torch.float64, 'F32': torch.float32, 'F16': torch.float16,
-              'BF16': torch.bfloat16, 'I64': torch.int64, 'I32': torch.int32,
-              'I16': torch.int16, 'I8': torch.int8, 'U8': torch.uint8, 'BOOL': torch.bool}
-    data = path.read_bytes()
-    header_size = int.from_bytes(data[:8], 'little')
-    header = json.loads(data[8:8 + header_size])
-    body = memoryview(data)[8 + header_size:]
-    state_dict = OrderedDict()
-    for name, info in header.items():
-        if name == '__metadata__':
-            continue
-        start, end = info['data_offsets']
-        dtype = dtypes[info['dtype']]
-        tensor = torch.frombuffer(bytearray(body[start:end]), dtype=dtype) if end > start else \
-            torch.empty(0, dtype=dtype)
-        state_dict[name] = tensor.reshape(info['shape'])
-    return state_dict
-
-
 def read_checkpoint(path: Union[str, os.PathLike]) -> StateDict:
     """
-    Read the weights in a checkpoint file, in whatever layout it has.
-
-    `torch.load` runs with `weights_only=True`, which builds only tensors and
-    plain containers, so a file from the internet cannot run code when it is
-    opened. Training checkpoints often store the command-line arguments, an
-    `argparse.Namespace`, next to the weights (the official files do); that one
-    class is allowed too. A file with other Python objects is refused with a
-    message on how to open it if you trust it.
+    Read the weights in a checkpoint file, in whatever layout it has: the file
+    is opened safely by [`open_checkpoint`](download.html#open_checkpoint),
+    and the state dict is found inside it by `unwrap_checkpoint`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
-    if path.suffix == '.safetensors':
-        try:
-            return _read_safetensors(path)
-        except (ValueError, KeyError, TypeError, RuntimeError) as e:
-            raise ValueError(f"could not read {path} as safetensors ({e}); "
-                             f"the file may be damaged, download it again") from None
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as e:
-        # torch names the first class it refused; without one the file is not a checkpoint at all.
-        refused = re.search(r'Unsupported global: GLOBAL (\S+)', str(e))
-        if refused is None:
-            raise ValueError(f"could not read {path}: it is not a PyTorch checkpoint, or it is damaged; "
-                             f"delete it and download it again") from None
-        raise ValueError(f"{path} holds Python objects other than tensors ({refused.group(1)}); if you "
-                         f"trust the file, open it with torch.load(path, weights_only=False) and pass "
-                         f"its 'state_dict' to load_pretrained") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise ValueError(f"could not read {path} ({reason}); the file may be incomplete or damaged: "
-                         f"delete it and download it again") from None
-    return unwrap_checkpoint(checkpoint)
+    return unwrap_checkpoint(open_checkpoint(path))
 
 
 def read_state_dict(source: Source) -> Tuple[StateDict, str]:
@@ -362,7 +305,8 @@ def _number_ranges(numbers: Sequence[int]) -> str:
 
 
 def _split_number(key: str) -> Tuple[str, Optional[int], str]:
-    # `conv_mixer_layers.20.norm1.weight` → (`conv_mixer_layers.`, 20, `.norm1.weight`)
+    # `conv_mixer_layers.20.norm1.weight`
+    # → (`conv_mixer_layers.`, 20, `.norm1.weight`)
     match = re.match(r'^(.*?(?:^|\.))(\d+)((?:\..*)?)$', key)
     if match is None:
         return key, None, ''
@@ -374,9 +318,11 @@ def summarize_keys(keys: Iterable[str], limit: int = 6) -> str:
     Fold keys that differ only in the layer number, and the tensors of one
     module, and show at most `limit` entries.
     """
-    # Layer numbers of each (prefix, rest): `conv_mixer_layers.`, `.norm1.weight` → 20, 21, ...
+    # Layer numbers of each (prefix, rest):
+    # `conv_mixer_layers.`, `.norm1.weight` → 20, 21, ...
     by_rest: Dict[Tuple[str, str], List[int]] = OrderedDict()
-    for key in sorted(keys, key=lambda k: (_split_number(k)[0], _split_number(k)[1] or 0, k)):
+    order = lambda k: (_split_number(k)[0], _split_number(k)[1] or 0, k)  # noqa: E731
+    for key in sorted(keys, key=order):
         prefix, number, rest = _split_number(key)
         if number is None:
             # Not in a layer: fold by module instead, `patch_emb.norm` + `.weight`
@@ -411,57 +357,69 @@ def describe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> str:
     head = state_dict.get('classification.linear.weight')
     n_layers = _count_layers(state_dict, 'ours')
     width = stem.shape[0] if stem is not None and stem.dim() == 4 else '?'
-    kernel = depth_wise.shape[-1] if depth_wise is not None and depth_wise.dim() == 4 else '?'
+    kernel = (depth_wise.shape[-1] if depth_wise is not None and depth_wise.dim() == 4
+              else '?')
     patch = stem.shape[-1] if stem is not None and stem.dim() == 4 else '?'
     channels = stem.shape[1] if stem is not None and stem.dim() == 4 else '?'
     classes = head.shape[0] if head is not None and head.dim() == 2 else 0
-    return f'ConvMixer-{width}/{n_layers}, k{kernel}, p{patch}, {channels} input channels, {classes} classes'
+    return (f'ConvMixer-{width}/{n_layers}, k{kernel}, p{patch}, '
+            f'{channels} input channels, {classes} classes')
 
 
-def _shape_conflicts(conflicts: List[Tuple[str, torch.Size, torch.Size]], limit: int = 5) -> str:
+Conflicts = List[Tuple[str, torch.Size, torch.Size]]
+
+
+def _shape_conflicts(conflicts: Conflicts, limit: int = 5) -> str:
     # Tensors are grouped by the pair of shapes, which is what tells the story:
     # `(768,) in the checkpoint, (1536,) in the model` for a different width.
     groups: Dict[Tuple[Tuple[int, ...], Tuple[int, ...]], List[str]] = OrderedDict()
     for key, found, expected in conflicts:
         groups.setdefault((tuple(found), tuple(expected)), []).append(key)
-    entries = [f'{found} in the checkpoint, {expected} in the model: {summarize_keys(keys, limit=3)}'
+    entries = [f'{found} in the checkpoint, {expected} in the model: '
+               f'{summarize_keys(keys, limit=3)}'
                for (found, expected), keys in groups.items()]
     if len(entries) > limit:
         entries = entries[:limit] + [f'... {len(entries) - limit} more']
     return '; '.join(entries)
 
 
-def _mismatch_message(layout: str, origin: str, checkpoint: StateDict, model_state: StateDict,
-                      missing: List[str], unexpected: List[str],
-                      conflicts: List[Tuple[str, torch.Size, torch.Size]], unknown: List[str]) -> str:
+def _mismatch_message(layout: str, origin: str, checkpoint: StateDict,
+                      model_state: StateDict, missing: List[str], unexpected: List[str],
+                      conflicts: Conflicts, unknown: List[str]) -> str:
     found, expected = describe_state_dict(checkpoint), describe_state_dict(model_state)
-    lines = [f"the checkpoint{origin} ({layout} layout) does not fit the model: it holds "
-             f"{found}; the model is {expected}"]
+    lines = [f"the checkpoint{origin} ({layout} layout) does not fit the model: "
+             f"it holds {found}; the model is {expected}"]
     if unknown:
-        lines.append(f"  keys that are not ConvMixer tensors in the {layout} layout ({len(unknown)}): "
-                     f"{summarize_keys(unknown)}")
+        lines.append(f"  keys that are not ConvMixer tensors in the {layout} layout "
+                     f"({len(unknown)}): {summarize_keys(unknown)}")
     if missing:
-        lines.append(f"  missing from the checkpoint ({len(missing)}): {summarize_keys(missing)}")
+        lines.append(f"  missing from the checkpoint ({len(missing)}): "
+                     f"{summarize_keys(missing)}")
     if unexpected:
-        lines.append(f"  unexpected in the checkpoint ({len(unexpected)}): {summarize_keys(unexpected)}")
+        lines.append(f"  unexpected in the checkpoint ({len(unexpected)}): "
+                     f"{summarize_keys(unexpected)}")
     if conflicts:
-        lines.append(f"  shape conflicts ({len(conflicts)}): {_shape_conflicts(conflicts)}")
+        lines.append(f"  shape conflicts ({len(conflicts)}): "
+                     f"{_shape_conflicts(conflicts)}")
     head_only = all(k.startswith('classification.') for k in
                     missing + unexpected + [k for k, _, _ in conflicts] + unknown)
     if head_only:
-        lines.append("  only the classifier differs: load_pretrained(model, source, load_head=False) "
+        lines.append("  only the classifier differs: "
+                     "load_pretrained(model, source, load_head=False) "
                      "keeps the model's own classifier")
     elif found != expected:
-        lines.append("  build the model that matches the checkpoint (see its description above)")
+        lines.append("  build the model that matches the checkpoint "
+                     "(see its description above)")
     else:
-        lines.append("  the model's shape matches but the checkpoint has other tensors: "
-                     "is it a complete ConvMixer checkpoint?")
+        lines.append("  the model's shape matches but the checkpoint has other "
+                     "tensors: is it a complete ConvMixer checkpoint?")
     return '\n'.join(lines)
 
 
 # ## Loading
 
-def load_pretrained(model: nn.Module, source: Source, load_head: bool = True) -> nn.Module:
+def load_pretrained(model: nn.Module, source: Source,
+                    load_head: bool = True) -> nn.Module:
     """
     Load weights into `model`, strictly.
 
@@ -492,104 +450,14 @@ def load_pretrained(model: nn.Module, source: Source, load_head: bool = True) ->
                  if k in model_state and v.shape != model_state[k].shape]
     if missing or unexpected or conflicts or unknown:
         raise CheckpointMismatchError(_mismatch_message(
-            layout, origin, checkpoint, model.state_dict(), missing, unexpected, conflicts, unknown))
+            layout, origin, checkpoint, model.state_dict(), missing, unexpected,
+            conflicts, unknown))
     model.load_state_dict(state_dict, strict=load_head)
     return model
 
 
-# ## Downloading into the cache
-#
-# Downloads go where torch keeps them, `torch.hub.get_dir()/checkpoints/`
-# (`~/.cache/torch/hub/checkpoints/` unless `TORCH_HOME` says otherwise), the
-# same folder torchvision and timm use. A file already there is used without
-# touching the network, so on an offline machine you place the file there
-# yourself.
-
-def cache_dir() -> Path:
-    return Path(torch.hub.get_dir()) / 'checkpoints'
-
-
-def _open_url(url: str, timeout: float):
-    """
-    Open `url`, giving up after `timeout` seconds for the whole opening: name
-    lookup, connection and the server's answer. The socket timeout alone does
-    not cover the name lookup, which can hang for a long time on a machine
-    without network, so the opening runs in a thread we stop waiting for.
-    """
-    result = {}
-
-    def open_it():
-        try:
-            result['response'] = urllib.request.urlopen(url, timeout=timeout)
-        except BaseException as e:  # handed over to the waiting thread
-            result['error'] = e
-
-    thread = threading.Thread(target=open_it, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise TimeoutError(f'no answer within {timeout:g} s')
-    if 'error' in result:
-        raise result['error']
-    return result['response']
-
-
-def _download(url: str, target: Path, timeout: float):
-    """
-    Download `url` to `target` atomically: into a temporary file in the same
-    folder, flushed to disk, then renamed. An interrupted download leaves no
-    half-written file under the final name.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    print(f'Downloading {url} to {target}', file=sys.stderr)
-    response = _open_url(url, timeout)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + '.', suffix='.partial')
-    try:
-        with response, os.fdopen(handle, 'wb') as file:
-            expected = response.headers.get('Content-Length')
-            size = 0
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    break
-                file.write(chunk)
-                size += len(chunk)
-            if expected is not None and size != int(expected):
-                raise OSError(f'download ended after {size} of {expected} bytes')
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
-
-
-def cached_download(url: str, file_name: str, alternatives: Sequence[str] = ()) -> Path:
-    """
-    The path of `file_name` in the cache, downloading it from `url` if it is not
-    there. A file named in `alternatives` (the same weights from another source,
-    such as mmpretrain's copy) is used too if present.
-
-    Fails within about `DOWNLOAD_TIMEOUT` seconds when there is no network, with a
-    one-line message that says what to download from where, and where to put it.
-    """
-    directory = cache_dir()
-    for name in (file_name, *alternatives):
-        if name and (directory / name).is_file():
-            return directory / name
-    target = directory / file_name
-    try:
-        _download(url, target, DOWNLOAD_TIMEOUT)
-    except (OSError, ValueError, http.client.HTTPException) as e:
-        reason = getattr(e, 'reason', None) or e
-        raise WeightsUnavailableError(
-            f"could not download {file_name} ({reason}); download {url} "
-            f"and save it as {target}") from None
-    return target
-
-
-__all__ = ['LAYOUTS', 'DOWNLOAD_TIMEOUT', 'CheckpointMismatchError', 'WeightsUnavailableError',
-           'detect_layout', 'unwrap_checkpoint', 'convert_state_dict', 'to_timm_state_dict',
-           'read_checkpoint', 'read_state_dict', 'summarize_keys', 'describe_state_dict',
+__all__ = ['LAYOUTS', 'DOWNLOAD_TIMEOUT', 'CheckpointMismatchError',
+           'WeightsUnavailableError', 'detect_layout', 'unwrap_checkpoint',
+           'convert_state_dict', 'to_timm_state_dict', 'read_checkpoint',
+           'read_state_dict', 'summarize_keys', 'describe_state_dict',
            'load_pretrained', 'cache_dir', 'cached_download']

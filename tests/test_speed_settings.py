@@ -36,6 +36,7 @@ def test_make_optimizer_fused_switch():
     assert fused.defaults['lr'] == 0.1 and fused.defaults['weight_decay'] == 0.01
 
 
+@pytest.mark.filterwarnings('ignore:bf16 on this CPU')
 def test_autocast_and_scaler():
     x = torch.randn(2, 4)
     layer = nn.Linear(4, 4)
@@ -76,14 +77,26 @@ def test_benchmark_runs_and_reports(tmp_path, capsys):
     from benchmarks.train_speed import main
     out = tmp_path / 'results.json'
     main(['--device', 'cpu', '--d-model', '16', '--n-layers', '1', '--batch-size', '8', '--images', '16',
-          '--epochs', '1', '--repeats', '2', '--steps', '1', '--warmup', '1', '--no-compile', '--workers', '0',
-          '--json', str(out)])
+          '--turn-seconds', '0.05', '--seconds', '0.1', '--steps', '1', '--warmup', '1', '--no-compile',
+          '--workers', '0', '--json', str(out)])
     printed = capsys.readouterr().out
-    assert 'ratios ours / baseline' in printed and 'machine:' in printed
+    assert 'ratios ours / baseline' in printed and 'machine:' in printed and 'GFLOP' in printed
     report = json.loads(out.read_text())
     kinds = sorted((r['kind'], r['name']) for r in report['results'])
     assert kinds == [('e2e', 'baseline'), ('e2e', 'ours'), ('e2e', 'ours, batched augment'),
-                     ('model', 'baseline'), ('model', 'ours')]
+                     ('model', 'baseline'), ('model', 'ours'),
+                     ('pipeline', 'baseline'), ('pipeline', 'ours'), ('pipeline', 'ours, batched augment')]
+    # At least three turns each, in turns, and a ratio for every pair of them
+    model = {r['name']: r for r in report['results'] if r['kind'] == 'model'}
+    assert len(model['ours']['repeats']) == len(model['baseline']['repeats']) >= 3
+    ratio = report['ratios']['model: ours']
+    assert len(ratio['pairs']) == len(model['ours']['repeats'])
+    assert ratio['low'] <= ratio['median'] <= ratio['high']
+    # The arithmetic of the step, and the share of the peak each path reaches
+    assert sum(report['flops_per_image'].values()) > 0
+    assert set(report['efficiency']) == {'model: baseline', 'model: ours'}
+    assert set(report['profile']) == {'baseline', 'ours'}
+    assert 'isa' in report['machine'] and report['machine']['torch_cpu_capability']
     # On CPU our end-to-end path is the experiment's default there: per-image torchvision transforms
     ours = next(r for r in report['results'] if (r['kind'], r['name']) == ('e2e', 'ours'))
     assert ours['settings']['augment'] == 'torchvision'
@@ -101,7 +114,8 @@ def test_benchmark_takes_its_pipeline_from_the_device_defaults(tmp_path, monkeyp
                         lambda device: replace(speed.default_settings(device), augment='batched'))
     out = tmp_path / 'results.json'
     small = ['--device', 'cpu', '--d-model', '8', '--n-layers', '1', '--batch-size', '8', '--images', '16',
-             '--epochs', '1', '--no-compile', '--workers', '0', '--skip', 'model', '--json', str(out)]
+             '--turn-seconds', '0.05', '--seconds', '0.1', '--no-compile', '--workers', '0',
+             '--skip', 'model', '--skip', 'pipeline', '--json', str(out)]
     train_speed.main(small)
     results = json.loads(out.read_text())['results']
     assert [r['name'] for r in results] == ['baseline', 'ours']
@@ -111,3 +125,15 @@ def test_benchmark_takes_its_pipeline_from_the_device_defaults(tmp_path, monkeyp
     results = json.loads(out.read_text())['results']
     assert [r['name'] for r in results] == ['baseline', 'ours', 'ours, batched augment']
     assert results[1]['settings']['augment'] == 'torchvision'
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch):
+    monkeypatch.setattr(speed, 'cpu_has_fast_bf16', lambda: False)
+    with pytest.warns(UserWarning, match='slower than fp32'):
+        speed.autocast('cpu', 'bf16')
+    monkeypatch.setattr(speed, 'cpu_has_fast_bf16', lambda: True)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        speed.autocast('cpu', 'bf16')
+        speed.autocast('cpu', 'fp32')

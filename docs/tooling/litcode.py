@@ -43,7 +43,7 @@ def _css_class(ttype) -> str:
 
 
 def render_code(code: List[Tuple[int, str]], lexed: Dict[int, List[Piece]],
-                link: Linker, anchors: Dict[int, str]) -> str:
+                link: Linker, anchors: Dict[int, str], notes: Optional[Dict[int, str]] = None) -> str:
     """
     HTML for the lines `code` (line number, text): a `pre` block as
     mkdocs-material styles it, so that it gets the copy button.
@@ -57,6 +57,7 @@ def render_code(code: List[Tuple[int, str]], lexed: Dict[int, List[Piece]],
       gutter has the same width in every block of a page.
     * A line that starts with spaces says how many (`--lit-indent`), so that
       the style sheet can indent the continuation of a wrapped line under it.
+    * A line whose number is in `notes` ends with that HTML (a traced shape).
     """
     digits = len(str(max(lexed) if lexed else 1))
     out = []
@@ -64,7 +65,7 @@ def render_code(code: List[Tuple[int, str]], lexed: Dict[int, List[Piece]],
         anchor = f' id="{escape(anchors[ln])}"' if ln in anchors else ''
         indent = len(text) - len(text.lstrip(' '))
         style = f' style="--lit-indent:{indent}"' if indent and text.strip() else ''
-        body = _render_line(ln, lexed.get(ln, []), link)
+        body = _render_line(ln, lexed.get(ln, []), link) + (notes or {}).get(ln, '')
         out.append(f'<span class="lit-line"{anchor}{style}><span class="lit-ln" data-ln="{ln}"></span>'
                    f'{body}</span>')
     return (f'<div class="highlight"><pre style="--lit-digits:{digits}"><code>' + '\n'.join(out)

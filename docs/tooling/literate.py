@@ -37,8 +37,13 @@ of the page; every later section is prose on the left, its code on the right.
 A section without code has no code column. Under the introduction are the
 symbol legend and where the file lives: its path, a link that downloads the
 file as it was built (a copy of the `.py` sits next to the page, so this
-works offline too) and, when `mkdocs.yml` sets `repo_url`, a link to the file
-in the repository.
+works offline too), a link that downloads the page as a Jupyter notebook
+(`litnotebook.py`, made next to it) and, when `mkdocs.yml` sets `repo_url`, a
+link to the file in the repository.
+
+The model file's code shows, beside each line that produced a tensor, the
+shape it produced when the build ran the model (`litshapes.py`), with a
+switch between the traced models under the introduction.
 
 Links from code to definitions
 ------------------------------
@@ -52,9 +57,11 @@ project class that defines `attr` itself or in a project base class; never by
 the attribute's name alone.
 """
 
+import io
 import json
 import logging
 import re
+import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
@@ -65,10 +72,12 @@ from mkdocs.utils import get_relative_url
 from html import escape, unescape
 
 from litcode import lex_lines, render_code
+from litnotebook import notebook_json
 from litmath import KaTeXErrors, MathError, MathExtension, find_math, insert_rendered, katex_assets, \
     render_all
 from litparse import Definition, MemberRef, ParsedSource, ParseError, parse_source
 from litsearch import section_entries
+from litshapes import TRACED_PAGE, shape_notes, switch_html, trace_all
 
 log = logging.getLogger('mkdocs.hooks.literate')
 
@@ -79,7 +88,11 @@ SOURCE_SECTION = 'Annotated source'
 # A page holding this line gets a list of links to all annotated pages in its place.
 SOURCE_LIST_MARKER = '<!-- annotated-sources -->'
 # Paper symbols and the code names they stand for, for the legend.
-PAPER_SYMBOLS = (('h', 'd_model'), ('d', 'n_layers'), ('k', 'kernel_size'), ('p', 'patch_size'))
+# `docs/pages/assets/literate.js` pairs the same symbols and names on the page.
+PAPER_SYMBOLS = (('h', 'd_model'), ('d', 'n_layers'), ('k', 'kernel_size'), ('p', 'patch_size'),
+                 ('σ', 'activation'))
+# The TeX of a symbol that is not a plain letter
+SYMBOL_TEX = {'σ': r'\sigma'}
 # Relative links to `x.py` or `x.html` in source prose mean the page of `x`.
 SOURCE_LINK_RE = re.compile(r'\]\((?![a-z]+:|/|#)([^)\s#]+)\.(?:py|html)(#[^)\s]*)?\)')
 # Lets the search run in a frame where web workers are not allowed (pages opened from disk).
@@ -107,6 +120,8 @@ class SourcePage:
     markdown: str = ''
     code_html: List[str] = field(default_factory=list)
     line_anchors: Set[str] = field(default_factory=set)
+    # HTML after a code line: the shapes traced from the running model (litshapes.py)
+    shape_notes: Dict[int, str] = field(default_factory=dict)
     # Links from code to definitions: (target src_uri, anchor)
     code_links: Set[Tuple[str, str]] = field(default_factory=set)
     # Section id → the definition its code belongs to, and the names that its
@@ -199,8 +214,12 @@ def _fill_nav(nav, pages: List[SourcePage]):
 def on_files(files: Files, config):
     for page in _build.pages.values():
         files.append(File.generated(config, page.src_uri, content=''))
-        # The file itself, next to its page, for the download link
+        # The file itself and its notebook, next to its page, for the download links
         files.append(File.generated(config, source_path(page), content=page.text))
+        files.append(File.generated(config, notebook_path(page), content=notebook_json(
+            page.parsed, page.text, source_path(page), _repository_file, _build.repo_url)))
+        if page.src_uri == TRACED_PAGE:
+            page.shape_notes = _trace_shapes(page)
     anchors = _definition_anchors()
     urls = {uri: files.get_file_from_path(uri).url for uri in _build.pages}
     for page in _build.pages.values():
@@ -212,6 +231,20 @@ def on_files(files: Files, config):
         files.append(File.generated(config, site_path, abs_src_path=str(source)))
     _render_math(files)
     return files
+
+
+def _repository_file(path: str) -> Optional[str]:
+    """The address of a source file in the repository, for links in notebooks."""
+    if not _build.repo_url or path[:-3] + '.md' not in _build.pages:
+        return None
+    return f'{_build.repo_url}/blob/{REPO_BRANCH}/{path}'
+
+
+def _trace_shapes(page: SourcePage) -> Dict[int, str]:
+    try:
+        return shape_notes(trace_all(page.text, source_path(page)))
+    except ImportError as e:
+        raise PluginError(f"tracing the shapes of {source_path(page)} needs torch: {e}") from None
 
 
 def _definition_anchors() -> Dict[Tuple[str, str], str]:
@@ -262,7 +295,8 @@ def _write_page(page: SourcePage, anchors: Dict[Tuple[str, str], str], urls: Dic
         if names:
             page.section_names[section_id] = names
         page.line_anchors.update(line_anchors.values())
-        page.code_html.append(render_code(section.code, lexed, link, line_anchors) if section.code else '')
+        page.code_html.append(render_code(section.code, lexed, link, line_anchors, page.shape_notes)
+                              if section.code else '')
         kind = '' if docs and section.code else (' lit-code-only' if section.code else ' lit-docs-only')
         out.append(f'<div class="lit-section{kind}" id="{section_id}" markdown="1">')
         if docs:
@@ -411,19 +445,25 @@ def _section_slug(section, used: Set[str]) -> str:
 
 def _legend_and_source(page: SourcePage) -> str:
     """
-    The symbol legend (when the file uses the names) and where the file
-    lives: its path, a download link to the copy of the file in the site, and
-    the file in the repository (when `repo_url` is set).
+    The symbol legend (when the file's code uses the names), the switch of
+    the traced shapes (on the traced page) and where the file lives: its
+    path, download links to the copy of the file and to its notebook in the
+    site, and the file in the repository (when `repo_url` is set).
     """
     parts = []
-    pairs = [(s, n) for s, n in PAPER_SYMBOLS if n in page.text]
+    names = _code_names(page.text)
+    pairs = [(s, n) for s, n in PAPER_SYMBOLS if n in names]
     if pairs:
-        items = ' '.join(f'<span class="lit-legend-pair" data-pair="{s}">${s}$ ↔ `{n}`</span>'
+        items = ' '.join(f'<span class="lit-legend-pair" data-pair="{s}">${SYMBOL_TEX.get(s, s)}$ ↔ `{n}`</span>'
                          for s, n in pairs)
         parts.append(f'<div class="lit-legend" markdown="1">**Symbols** {items}</div>')
+    if page.shape_notes:
+        parts.append(switch_html())
     path = source_path(page)
     links = [f'<a class="lit-download" href="{escape(path.rsplit("/", 1)[-1])}" download '
-             f'title="Download {escape(path)}">download</a>']
+             f'title="Download {escape(path)}">download</a>',
+             f'<a class="lit-notebook" href="{escape(notebook_path(page).rsplit("/", 1)[-1])}" download '
+             f'title="Download {escape(path)} as a Jupyter notebook">download notebook</a>']
     if _build.repo_url:
         links.append(f'<a class="lit-repo" href="{escape(_build.repo_url)}/blob/{REPO_BRANCH}/{escape(path)}" '
                      f'title="{escape(path)} in the repository">view in the repository</a>')
@@ -432,9 +472,22 @@ def _legend_and_source(page: SourcePage) -> str:
     return '\n\n'.join(parts)
 
 
+def _code_names(text: str) -> Set[str]:
+    """The identifiers of a file's code (not its prose)."""
+    try:
+        return {t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.NAME}
+    except (tokenize.TokenError, SyntaxError):
+        return set()
+
+
 def source_path(page: SourcePage) -> str:
     """The file's path in the repository, which is also where its copy is in the site."""
     return page.src_uri[:-3] + '.py'
+
+
+def notebook_path(page: SourcePage) -> str:
+    """Where the page's notebook is in the site: next to the copy of the file."""
+    return page.src_uri[:-3] + '.ipynb'
 
 
 def _yaml_str(text: str) -> str:

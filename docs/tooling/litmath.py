@@ -106,12 +106,12 @@ def _mark_up(katex_html: str) -> str:
     """
     Index each formula once: the MathML copy stays out of the search index
     (it holds no `span`, which the search plugin's exclusion needs), the visual
-    copy is indexed. Also tag the single-letter paper symbols for the legend.
+    copy is indexed. Also tag the paper symbols ($h$, $d$, $k$, $p$, $\\sigma$) for the legend.
     """
     katex_html = katex_html.replace('<span class="katex-mathml">',
                                     '<span class="katex-mathml" data-search-exclude>')
-    return re.sub(r'<span class="mord mathnormal">([hdkp])</span>',
-                  r'<span class="mord mathnormal" data-paper-sym="\1">\1</span>', katex_html)
+    return re.sub(r'<span class="mord mathnormal"((?: style="[^"]*")?)>([hdkpσ])</span>',
+                  r'<span class="mord mathnormal"\1 data-paper-sym="\2">\2</span>', katex_html)
 
 
 class _MathPattern(InlineProcessor):

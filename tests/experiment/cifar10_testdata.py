@@ -4,10 +4,14 @@ ConvMixer can learn, written in CIFAR-10's exact on-disk layout, and a way to
 run the experiment as a user would.
 """
 
+import json
 import os
 import pickle
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,10 +61,43 @@ TINY = ['--d-model', '16', '--n-layers', '2', '--kernel-size', '3', '--patch-siz
         '--batch-size', '64', '--num-workers', '0', '--no-compile', '--lr', '0.01']
 
 
-def run_script(*args, timeout=240, env=None, **kwargs) -> subprocess.CompletedProcess:
-    """Run the experiment as a user would, without a terminal."""
+def run_script(*args, timeout=240, env=None, script=SCRIPT,
+               **kwargs) -> subprocess.CompletedProcess:
+    """Run an experiment (CIFAR-10 unless `script` says) as a user would, no tty."""
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
     if env:
         full_env.update(env)
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=full_env, cwd=ROOT, **kwargs)
+    return subprocess.run([sys.executable, str(script), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=full_env,
+                          cwd=ROOT, **kwargs)
+
+
+def kill_during_second_epoch(command, pause: float = 0.4) -> int:
+    """
+    Start `command` (a training run of 3 epochs), wait for its first epoch's line,
+    then `pause` of that epoch's time, and kill it with SIGKILL; its exit status.
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+    process = subprocess.Popen(list(map(str, command)), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        for line in process.stdout:
+            match = re.match(r'epoch 1/3 .* ([\d.]+) s$', line.strip())
+            if match:
+                time.sleep(pause * float(match.group(1)))
+                break
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    return process.returncode
+
+
+def assert_resumed_exactly(resumed, run: Path, expected, metrics):
+    """A `--resume` of `run` that ended with the per-epoch numbers `expected`."""
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f'resuming run {run.name} after epoch' in resumed.stdout
+    history = json.loads((run / 'summary.json').read_text())['history']
+    assert [r['epoch'] for r in history] == [1, 2, 3]
+    for got, want in zip(history, expected):
+        assert {k: got[k] for k in metrics} == {k: want[k] for k in metrics}

@@ -76,6 +76,8 @@ def test_evaluate_reports_per_class_and_confusion_matrix(trained_run, synthetic_
     assert evaluation['test_images'] == 200
     assert sum(map(sum, evaluation['confusion_matrix'])) == 200
     assert (run / 'confusion_matrix.png').read_bytes()[:4] == b'\x89PNG'
+    # What the trained layers look like
+    assert (run / 'filters.png').read_bytes()[:4] == b'\x89PNG'
     assert f"test accuracy {100 * evaluation['test_accuracy']:.2f}%" in result.stdout
 
 

@@ -188,10 +188,10 @@ def test_identifiers_and_symbol_legend(browser, server):
         assert page.locator('.lit-code .lit-pair-on[data-sym="d_model"]').count() > 3
         page.locator('.lit-code [data-sym="d_model"]').first.hover()
         assert page.locator('.katex .lit-pair-on[data-paper-sym="h"]').count() > 3
+        # ... and says what it is called in the paper
+        assert page.locator('.lit-tip').inner_text() == 'h in the paper'
         page.locator('#ConvMixerLayer').scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / 'model-1280-highlight.png'))
-        title = page.locator('.lit-code [data-sym="d_model"]').first.get_attribute('title')
-        assert title == 'h in the paper is d_model in the code'
         # A link in the code goes to the definition's anchor
         page.locator('.lit-code a.lit-ref[href="#clone_module_list"]').first.click()
         assert page.url.endswith('#clone_module_list')

@@ -25,12 +25,14 @@ SOURCES = sorted(p for folder in SOURCE_DIRS for p in (ROOT / folder).rglob('*.p
 
 
 class CodeLines(HTMLParser):
-    """(line number, text) of every `.lit-line` of a page, in page order."""
+    """(line number, text) of every `.lit-line` of a page, in page order; the
+    traced shape after a line (`.lit-shape`) is not part of its text."""
 
     def __init__(self):
         super().__init__()
         self.lines = []
         self.depth = 0  # span depth inside the current `.lit-line`, 0 when outside
+        self.shape_depth = 0  # the depth of the `.lit-shape` inside it, 0 when outside
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -38,16 +40,20 @@ class CodeLines(HTMLParser):
             self.depth += tag in ('span', 'a')
             if 'data-ln' in attrs:
                 self.lines[-1][0] = int(attrs['data-ln'])
+            if attrs.get('class') == 'lit-shape':
+                self.shape_depth = self.depth
         elif tag == 'span' and attrs.get('class') == 'lit-line':
             self.depth = 1
             self.lines.append([None, ''])
 
     def handle_endtag(self, tag):
         if self.depth and tag in ('span', 'a'):
+            if self.depth == self.shape_depth:
+                self.shape_depth = 0
             self.depth -= 1
 
     def handle_data(self, data):
-        if self.depth:
+        if self.depth and not self.shape_depth:
             self.lines[-1][1] += data
 
 

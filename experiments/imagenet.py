@@ -1,0 +1,406 @@
+r"""
+---
+title: ConvMixer on ImageNet and image folders
+summary: >
+  Evaluate the published ImageNet-1k ConvMixers with the transform their
+  numbers were measured with, and fine-tune a pretrained ConvMixer (or train
+  one from scratch) on any folder of images.
+nav_order: 5
+---
+
+# ConvMixer on ImageNet and image folders
+
+The paper's headline results are on ImageNet-1k. This experiment measures
+them, and does what a practitioner most often wants from a pretrained model:
+fine-tunes it on their own folder of images. Any data set laid out as
+`DIR/train/<class>/*.jpg` and `DIR/val/<class>/*.jpg` works; the
+[data page](imagefolder_data.html) says how it is read and checked.
+
+## Evaluating the published models
+
+```
+python experiments/imagenet.py --data-dir DIR \
+    --model convmixer_768_32 --pretrained --eval-only
+```
+
+measures top-1 and top-5 accuracy on the 50,000 images of `DIR/val`, with the
+transform the published numbers were measured with: the shorter side resized
+to 233 pixels (bicubic), the centre $224 \times 224$ cropped, ImageNet's mean
+and standard deviation. The weights are downloaded once into torch's cache;
+offline, the error says which file to fetch and where to put it. What each
+model should reach, as published (the authors' README, validated with timm's
+`validate.py`, and mmpretrain's model card):
+
+| `--model` | top-1 | top-5 |
+|---|---|---|
+| `convmixer_1536_20` | 81.37 % | 95.61 % |
+| `convmixer_768_32` | 80.16 % | 95.08 % |
+| `convmixer_1024_20_ks9_p14` | 76.94 % | 93.36 % |
+
+**These numbers were not measured on the machines that build this project**:
+they have neither ImageNet nor a network to download the weights. What the
+tests check is the machinery: the transform equals timm's, and a model whose
+weights are set so that the answer is known gets exactly that answer.
+`--weights FILE` evaluates a checkpoint file instead, in any layout
+[`load_pretrained`](../labml_convmixer/pretrained.html) reads (a run's own
+`checkpoint.pt` too); its classifier must have one output per class folder.
+
+The run prints its progress (images per second, top-1 so far: redrawn on a
+terminal, a line every 4,096 images in a log) and writes `summary.json` in a
+new run folder: `valid_accuracy` (top-1, a fraction), `valid_top5`,
+`valid_images`, `per_class_accuracy` and the transform used. An image file that
+cannot be decoded stops the run with its name: it is not skipped, because a
+skipped image changes the number that is compared with the published one (see
+the [data page](imagefolder_data.html#checked-before-anything-runs)).
+
+## Fine-tuning
+
+```
+python experiments/imagenet.py --data-dir DIR \
+    --model convmixer_768_32 --pretrained --epochs 10
+```
+
+replaces the classifier with a fresh one for the folder's classes
+(`reset_classifier`), trains on `DIR/train` and tests on `DIR/val` after each
+epoch; `--weights FILE` starts from a file the same way. Without `--model`,
+`--d-model`, `--n-layers`, `--kernel-size` and `--patch-size` build a
+ConvMixer from scratch, as for CIFAR-10, and `--image-size` sets the crop:
+
+```
+python experiments/imagenet.py --data-dir DIR --d-model 256 --n-layers 8 \
+    --kernel-size 9 --patch-size 8 --image-size 128 --epochs 50
+```
+
+Loader workers (one per CPU core, at most 8) decode the images and keep four
+batches each ready ahead of the model; on a GPU they only decode and crop, and
+the GPU flips and RandAugments whole batches (`--augment batched`), so that it
+does not wait for the CPU. A run has everything the
+[CIFAR-10 experiment](cifar10.html) has: checkpoints after every epoch, an
+exact `--resume RUN_UUID`, `--evaluate RUN_UUID`, `torchrun`, `--train-subset`,
+`--seed`, `--device`, `--name` and the speed switches; `--help` lists them all.
+
+## The recipe
+
+| what | recipe |
+|---|---|
+| optimizer | AdamW, weight decay $0.05$, batch 128 |
+| schedule | linear warm-up for 1 epoch to $5 \times 10^{-4}$, then cosine decay to 0 |
+| training images | a crop of 8 % to 100 % of the area (`--scale`), flip, RandAugment |
+| RandAugment | 2 operations at magnitude 9 |
+| test images | shorter side to $\lfloor 224 / 0.96 \rfloor = 233$, centre crop 224 |
+
+This is a fine-tuning recipe, not the paper's ImageNet training (150 to 300
+epochs with mixup, cutmix, label smoothing and random erasing, which a small
+data set starting from good weights does not need). RandAugment's magnitude is
+torchvision's, of 31 steps: 9 is a mild setting, where timm's `rand-m9` of the
+official training, on a scale of 10, is about torchvision's 27.
+"""
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+if __package__ in (None, ''):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+from torch import nn
+
+from labml import lab, logger
+from labml.configs import option
+
+from experiments import cli, speed
+from experiments.cli import UserError
+from experiments.imagefolder_data import FolderData, DeviceAugment, describe, \
+    eval_transform, image_loader, random_subset, read_image_folder, train_transform
+from experiments.launch import launch
+from experiments.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
+from labml_convmixer.download import WeightsUnavailableError
+from labml_convmixer.model import convmixer
+from labml_convmixer.models import (IMAGENET_MEAN, IMAGENET_STD, create_model,
+                                    get_model_spec, list_models)
+from labml_convmixer.pretrained import load_pretrained, read_state_dict
+
+
+def default_workers() -> int:
+    """The CPU cores this process may use, at most 8: decoding JPEGs is CPU work."""
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+             else os.cpu_count() or 1)
+    return max(1, min(8, cores))
+
+
+class Configs(TrainerConfigs):
+    """
+    ## Settings
+
+    What to start from, then the model built from scratch when there is no
+    `--model`, the schedule and the images. The
+    [trainer](trainer.html#TrainerConfigs) declares the shared settings.
+    """
+    model_name: str = ''  # a named model; empty: one built from --d-model etc.
+    pretrained: bool = False  # start from the published ImageNet weights of --model
+    weights: str = ''  # start from this checkpoint file, in any layout
+
+    # From scratch: the paper's ConvMixer-768/32, kernel 7, patch 7, ReLU
+    d_model = 768
+    n_layers = 32
+    kernel_size = 7
+    patch_size = 7
+    activation = 'relu'
+
+    # The schedule: warm-up, then cosine decay from `lr` to 0 at `epochs`
+    epochs = 10
+    batch_size = 128
+    lr = 5e-4
+    weight_decay = 0.05
+    warmup_epochs: float = 1.0  # epochs of linear warm-up (at most half the run)
+
+    # The images
+    image_size: int = 224  # side of the square crop the model sees
+    crop_pct: float = 0.96  # testing: shorter side to image_size / crop_pct, crop
+    interpolation: str = 'bicubic'  # resizing: bicubic or bilinear
+    scale: float = 0.08  # training crops cover between scale and all of an image's area
+    flip: bool = True  # random horizontal flips
+    randaugment_ops: int = 2  # RandAugment's number of operations (0: no RandAugment)
+    randaugment_magnitude: int = 9  # RandAugment's magnitude, 0..30
+
+    num_workers = default_workers()
+    report_top5 = True
+    data: FolderData
+
+    def learning_rate(self, t: float) -> float:
+        return warmup_cosine_lr(t, self.epochs, self.lr, self.warmup_epochs)
+
+    def normalization(self):
+        """A named model's mean and std (ImageNet's for the ImageNet models)."""
+        if self.model_name:
+            spec = get_model_spec(self.model_name)
+            return spec.mean, spec.std
+        return IMAGENET_MEAN, IMAGENET_STD
+
+    def eval_transform(self):
+        return eval_transform(self.image_size, self.crop_pct, self.interpolation,
+                              *self.normalization())
+
+    def train_transform(self, on_device: bool = False):
+        mean, std = self.normalization()
+        return train_transform(self.image_size, self.scale, self.interpolation,
+                               flip=self.flip, num_ops=self.randaugment_ops,
+                               magnitude=self.randaugment_magnitude, mean=mean, std=std,
+                               on_device=on_device)
+
+    def summary_facts(self) -> Dict[str, Any]:
+        facts = {'transform': describe(self.eval_transform())}
+        if not self.run_state.evaluating:
+            facts['train_transform'] = describe(self.train_transform())
+        return facts
+
+
+# ## The schedule
+#
+# Fine-tuning starts from weights that are already good. A one-cycle schedule
+# like CIFAR-10's would spend 40 % of a short run climbing to its peak, and
+# much of it at rates high enough to undo what the weights had learned.
+# Instead: a linear warm-up over $w$ epochs (`warmup_epochs`), then a cosine
+# decay to 0 at $T$:
+#
+# $$\eta(t) = \eta_{max} \frac{t}{w} \quad (t < w), \qquad
+#   \eta(t) = \frac{\eta_{max}}{2} \left(1 + \cos \pi \frac{t - w}{T - w}\right).$$
+#
+# The warm-up is for the new classifier: it starts random, and its large
+# early gradients flow back into the pretrained layers; a small learning rate
+# while it settles (and while AdamW's moment estimates fill up) keeps them
+# from being pushed far off. The cosine spends the second half of the run at
+# small rates, where fine-tuning gains most; it is the schedule timm and DeiT
+# fine-tune with. Like CIFAR-10's schedule it is a function of the fractional
+# epoch $t$ alone, so a resumed run continues it exactly.
+
+def warmup_cosine_lr(t: float, epochs: int, lr_max: float, warmup: float) -> float:
+    warmup = min(warmup, epochs / 2)
+    if t < warmup:
+        return lr_max * t / warmup
+    progress = min((t - warmup) / (epochs - warmup), 1.0)
+    return lr_max * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ## The data
+#
+# The folders are read and checked ([`read_image_folder`](imagefolder_data.html))
+# before anything else; evaluating needs `val/` only. `--train-subset N`
+# trains on $N$ images drawn with the seed.
+
+@option(Configs.data)
+def _data(c: Configs) -> FolderData:
+    root = Path(c.data_dir) if c.data_dir else lab.get_data_path() / 'imagenet'
+    data = read_image_folder(root, need_train=not c.run_state.evaluating)
+    data.train = random_subset(data.train, c.train_subset, c.seed)
+    return data
+
+
+# Training batches come from loader workers that decode and crop; the rest of
+# the augmentation happens in the workers too (`torchvision`) or on the device
+# a batch at a time (`batched`, the default on a GPU).
+
+@option(Configs.train_loader)
+def _train_loader(c: Configs):
+    on_device = c.augment == 'batched'
+    loader = image_loader(c.data.train, c.train_transform(on_device),
+                          c.shuffled_sampler(len(c.data.train)), c.per_process_batch(),
+                          c.num_workers, c.device.type == 'cuda')
+    if not on_device:
+        return loader
+    from experiments.gpu_augment import BatchAugment
+    mean, std = c.normalization()
+    return DeviceAugment(loader, c.device, BatchAugment(
+        mean, std, flip=c.flip, num_ops=c.randaugment_ops,
+        magnitude=c.randaugment_magnitude))
+
+
+@option(Configs.valid_loader)
+def _valid_loader(c: Configs):
+    return image_loader(c.data.valid, c.eval_transform(),
+                        c.shard_sampler(len(c.data.valid)), c.per_process_batch(),
+                        c.num_workers, c.device.type == 'cuda')
+
+
+# ## The model
+#
+# A named model or one from the flags, then the starting weights: the
+# published ones (`--pretrained`) or a file (`--weights`). When a checkpoint of
+# this experiment's own run will replace them (`--resume`, `--evaluate`),
+# loading them would be wasted, and they are skipped. Every failure a user can
+# fix, a damaged or foreign file, no network, becomes one line.
+
+def _one_line(error: Exception) -> str:
+    return '; '.join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def starting_model(c: Configs) -> nn.Module:
+    n_classes, load = len(c.data.classes), not c.run_state.restoring
+    try:
+        if c.model_name:
+            model = create_model(c.model_name, pretrained=c.pretrained and load)
+        else:
+            model = convmixer(c.d_model, c.n_layers, kernel_size=c.kernel_size,
+                              patch_size=c.patch_size, n_classes=n_classes,
+                              activation=c.activation)
+        if c.weights and load:
+            state_dict, _ = read_state_dict(c.weights)
+            # The file's own classifier size, so that everything loads strictly
+            head = state_dict.get('classification.linear.weight')
+            model.reset_classifier(head.shape[0] if head is not None else 0)
+            load_pretrained(model, state_dict)
+    except (ValueError, OSError, WeightsUnavailableError) as e:
+        origin = f"{c.weights}: " if c.weights and c.weights not in str(e) else ''
+        raise UserError(origin + _one_line(e)) from None
+    return fit_classifier(c, model, loaded=load and (c.pretrained or bool(c.weights)))
+
+
+def fit_classifier(c: Configs, model: nn.Module, loaded: bool) -> nn.Module:
+    """
+    Weights for another number of classes: a new classifier for fine-tuning
+    (`reset_classifier`); for evaluation they cannot be used.
+    """
+    n_classes, has = len(c.data.classes), model.classification.n_classes
+    if has == n_classes:
+        return model
+    if loaded and c.run_state.evaluating:
+        source = 'the published weights' if c.pretrained else c.weights
+        raise UserError(f"{source} classify {has} classes, but {c.data.root / 'val'} "
+                        f"has {n_classes} class folders: evaluating needs weights for "
+                        f"the folder's classes (drop --eval-only to fine-tune them on "
+                        f"it)")
+    if loaded:
+        logger.log(f"a new classifier for the {n_classes} classes of the data "
+                   f"replaces the starting weights' {has}")
+    model.reset_classifier(n_classes)
+    return model
+
+
+@option(Configs.model)
+def _model(c: Configs) -> nn.Module:
+    # Seeded, so that every process of a distributed run starts the same
+    torch.manual_seed(c.seed)
+    return c.prepare(starting_model(c))
+
+
+# ## The optimizer
+#
+# AdamW on all parameters, the learning rate replaced at every step by the
+# schedule's.
+
+@option(Configs.optimizer)
+def _optimizer(c: Configs) -> torch.optim.Optimizer:
+    return speed.make_optimizer(c.model.parameters(), lr=c.lr,
+                                weight_decay=c.weight_decay, device=c.device,
+                                fused=c.fused_optimizer)
+
+
+# ## Run it
+#
+# The checks of single values, and of values that must go together, run
+# before any data is read.
+
+def _model_name(key: str, value: str) -> str:
+    if value and value not in list_models():
+        raise UserError(f"unknown model {value!r}: choose one of "
+                        f"{', '.join(list_models())}", 2)
+    return value
+
+
+_model_name.choices = list_models()
+
+
+def _existing_file(key: str, value: str) -> str:
+    path = Path(value).expanduser().resolve()
+    if value and not path.is_file():
+        raise UserError(f"--{key} {value}: no such file", 2)
+    return str(path) if value else value
+
+
+IMAGENET_CHECKS = {
+    **CHECKS, **RANDAUGMENT_CHECKS,
+    'model_name': (_model_name,), 'weights': (_existing_file,),
+    'image_size': (cli.at_least(1),), 'warmup_epochs': (cli.non_negative,),
+    'crop_pct': (cli.positive, cli.at_most(1)), 'scale': (cli.positive, cli.at_most(1)),
+    'interpolation': (cli.one_of(('bicubic', 'bilinear')),),
+}
+ARCHITECTURE = ('d_model', 'n_layers', 'kernel_size', 'patch_size', 'activation')
+
+
+def check_settings(s: Dict[str, Any], given: Dict[str, Any], args) -> None:
+    name = s['model_name']
+    published = ', '.join(list_models(pretrained=True))
+    if s['pretrained'] and not name:
+        raise UserError(f"--pretrained needs --model NAME, one of {published}", 2)
+    if s['pretrained'] and s['weights']:
+        raise UserError("--pretrained and --weights both give the starting weights: "
+                        "choose one", 2)
+    if s['pretrained'] and not get_model_spec(name).weights_file:
+        raise UserError(f"{name} has no published weights (those that have: "
+                        f"{published}); drop --pretrained to train it from scratch, or "
+                        f"start from a file with --weights FILE", 2)
+    fixed = ['--' + key.replace('_', '-') for key in ARCHITECTURE if key in given]
+    if name and fixed:
+        raise UserError(f"--model {name} fixes the architecture: "
+                        f"drop {', '.join(fixed)}", 2)
+    patch = get_model_spec(name).patch_size if name else s['patch_size']
+    if patch > s['image_size']:
+        raise UserError(f"the patch ({patch}) is larger than the image "
+                        f"(image_size {s['image_size']})", 2)
+    if getattr(args, 'eval_only', False) and not (s['pretrained'] or s['weights']):
+        raise UserError("--eval-only evaluates starting weights: give --model NAME "
+                        "--pretrained, or --weights FILE (a run of this experiment: "
+                        "--evaluate RUN_UUID)", 2)
+
+
+def main(argv=None):
+    launch(Configs, name='imagenet', argv=argv, checks=IMAGENET_CHECKS,
+           description='Evaluate or fine-tune ConvMixer on ImageNet or image folders.',
+           check_settings=check_settings, eval_only=True)
+
+
+if __name__ == '__main__':
+    main()

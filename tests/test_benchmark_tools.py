@@ -1,0 +1,83 @@
+"""
+The speed benchmark's measuring tools: the FLOP count of a training step, the
+CPU peak estimate from `/proc/cpuinfo`, and timing in turns.
+"""
+
+import pytest
+import torch
+
+from benchmarks.flops import count_training_flops, operator_group, peak_gflops
+from benchmarks.timing import median_and_range, ratios_per_pair, time_in_turns
+from labml_convmixer.model import convmixer
+
+
+@pytest.mark.parametrize('h,d,k,p,size', [(256, 8, 5, 2, 32), (64, 3, 4, 4, 24)])
+def test_flop_count_matches_the_formulas(h, d, k, p, size):
+    n = (size // p) ** 2  # patches
+    forward = {'patch embedding': 2 * n * h * 3 * p * p, 'depth-wise': d * 2 * n * h * k * k,
+               'point-wise': d * 2 * n * h * h, 'head': 2 * h * 10}
+    # Backward: the gradients of input and weights, except no input gradient for the images
+    expected = {name: f * (2 if name == 'patch embedding' else 3) for name, f in forward.items()}
+    counted = count_training_flops(convmixer(h, d, k, p, n_classes=10), (3, size, size))
+    assert counted == pytest.approx(expected)
+
+
+def test_convmixer_256_8_is_mostly_point_wise():
+    counted = count_training_flops(convmixer(256, 8, 5, 2, n_classes=10))
+    total = sum(counted.values())
+    assert total == pytest.approx(0.887e9, rel=1e-3)
+    assert 0.90 < counted['point-wise'] / total < 0.91
+
+
+CPUINFO = '''processor\t: 0
+model name\t: Some CPU
+cpu MHz\t\t: 2000.000
+flags\t\t: fpu sse2 avx avx2 fma {extra}
+'''
+
+
+@pytest.mark.parametrize('extra,fp32,bf16', [
+    ('', 32, 32),  # AVX2: bf16 is converted to fp32, no faster
+    ('avx512f avx512bw', 64, 64),
+    ('avx512f avx512_bf16', 64, 128),
+    ('avx512f avx512_bf16 amx_tile amx_bf16', 64, 1024),
+])
+def test_peak_estimate_from_cpuinfo(extra, fp32, bf16):
+    peak = peak_gflops(2, CPUINFO.format(extra=extra))
+    assert (peak.fp32_per_cycle, peak.bf16_per_cycle) == (fp32, bf16)
+    assert peak.fp32_gflops == pytest.approx(2 * 2.0 * fp32)
+    assert peak_gflops(2, 'no such file') is None
+
+
+def test_operator_groups():
+    assert operator_group('aten::convolution_backward') == 'convolution backward'
+    assert operator_group('aten::mkldnn_convolution') == 'convolution forward'
+    assert operator_group('aten::native_batch_norm_backward') == 'batch norm, GELU, add'
+    assert operator_group('Optimizer.step#AdamW.step') == 'optimizer'
+
+
+def test_time_in_turns_interleaves_and_times_every_path_long_enough():
+    calls = []
+
+    def runner(name, images):
+        def run():
+            calls.append(name)
+            # Busy work of a known size, on the CPU
+            torch.ones(64, 64) @ torch.ones(64, 64)
+            return images
+        return run
+
+    turns = time_in_turns({'a': runner('a', 4), 'b': runner('b', 2)}, torch.device('cpu'), warmup=1,
+                          turn_s=0.01, total_s=0.05, min_turns=3, log=lambda line: None)
+    # Warm-up first, then whole turns alternate: a's calls, then b's, then a's ...
+    assert calls[:2] == ['a', 'b']
+    runs = [name for i, name in enumerate(calls[2:]) if i == 0 or calls[2 + i - 1] != name]
+    assert runs == ['a', 'b'] * (len(runs) // 2) and len(runs) >= 6
+    assert all(t >= 0.05 for t in turns.timed_s.values())
+    assert len(turns.rates['a']) == len(turns.rates['b']) >= 3
+    assert all(rate > 0 for rate in turns.rates['a'] + turns.rates['b'])
+
+
+def test_ratios_are_taken_per_pair():
+    assert ratios_per_pair([10, 30, 20], [5, 10, 10]) == [2, 3, 2]
+    assert median_and_range([2, 3, 2]) == (2, 2, 3)
