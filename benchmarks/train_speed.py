@@ -382,6 +382,12 @@ def our_settings(args, device: torch.device) -> SpeedSettings:
     )
 
 
+def command_line(argv: List[str]) -> str:
+    """The command that measured, without where it wrote its JSON copy."""
+    kept = [a for i, a in enumerate(argv) if a != '--json' and (i == 0 or argv[i - 1] != '--json')]
+    return ' '.join(['python benchmarks/train_speed.py'] + kept)
+
+
 def show(r: Result):
     low, high = min(r.repeats), max(r.repeats)
     print(f"  {r.kind:8s} {r.name:36s} {r.images_per_s:9.1f} images/s  (turns {low:.1f} to {high:.1f}, "
@@ -478,7 +484,7 @@ def main(argv=None):
 
     report = {'machine': machine, 'args': {k: (str(v) if isinstance(v, Path) else v)
                                            for k, v in vars(args).items()},
-              'command': 'python benchmarks/train_speed.py ' + ' '.join(sys.argv[1:] if argv is None else argv),
+              'command': command_line(sys.argv[1:] if argv is None else argv),
               'results': [asdict(r) for r in results + sweep], 'ratios': ratios,
               'flops_per_image': flops, 'peak': None if peak is None else dict(asdict(peak), fp32_gflops=round(
                   peak.fp32_gflops, 1), bf16_gflops=round(peak.bf16_gflops, 1)),

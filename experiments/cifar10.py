@@ -31,8 +31,8 @@ The defaults follow the paper's CIFAR-10 reference code (convmixer-cifar10):
 
 **What to expect.** The reference code reports **92.6 % test accuracy after
 25 epochs**, about 43 s per epoch on an RTX 2080 Ti, so expect about 92.5 %
-from a GPU run here. A CPU is much slower: on a 2-core x86 machine
-ConvMixer-256/8 trains at 25 to 35 images/s end to end, 11 to 15 hours for the
+from a GPU run here. A CPU is much slower: on 2-core x86 machines
+ConvMixer-256/8 trains at 22 to 35 images/s end to end, 10 to 16 hours for the
 25 epochs. For a first look, train a small model on part of the data:
 
 ```

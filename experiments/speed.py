@@ -110,14 +110,18 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     """
     ## The defaults, chosen by measurement
 
-    **CPU.** The benchmark's sweep on a 2-core x86 machine (torch 2.14,
-    ConvMixer-256/8, batch 128, all settings timed in turns) gave, in images/s:
-    eager NCHW 32, eager channels_last 39, compiled NCHW 35, compiled
-    channels_last 40, and with fused AdamW 45, against 33 for the reference-style
-    loop. channels_last is what speeds up the convolutions (oneDNN's NHWC kernels,
-    the backward pass most of all); compiling keeps every tensor in that layout and
-    fuses the activation, batch normalization and residual add between them.
-    bf16 autocast brought nothing there (41), so CPU training stays in fp32.
+    **CPU.** The benchmark's sweep on a 2-core x86 machine with AVX-512 (torch
+    2.14, ConvMixer-256/8, batch 128, all settings timed in turns) gave, in
+    images/s: eager NCHW 32, eager channels_last 39, compiled NCHW 35, compiled
+    channels_last 40, and with fused AdamW 45, against 33 for the
+    reference-style loop; on a 2-core AMD machine with AVX2 only, the default
+    path trains at 1.38 times the reference-style loop's speed
+    (see the Performance page). channels_last speeds up the convolutions
+    (oneDNN's NHWC kernels, the backward pass most of all); compiling keeps
+    every tensor in that layout and fuses the activation, batch normalization
+    and residual add between them. bf16 autocast brought nothing on the first
+    machine and is twenty times slower on the second, which has no bf16
+    instructions, so CPU training stays in fp32.
 
     **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
     gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
@@ -127,12 +131,12 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     A/B test.
 
     **The data pipeline.** On a CPU, per-image `torchvision` transforms in 2
-    loader workers (about 0.3 ms an image) keep up with a training step that
-    takes tens of milliseconds an image; the batched pipeline would only run the
-    same work in the training process, on the same cores. The benchmark measured
-    the two end to end within noise of each other (43.7 and 42.5 images/s), so a
-    CPU keeps the per-image pipeline, as the reference has it. A GPU trains on
-    tens of thousands of images per second, which two workers at 0.3 ms an image
+    loader workers cost about 1 ms an image, against some 40 ms of training
+    step: 2 % of it. The batched pipeline costs half as much, in the training
+    process, and the benchmark measured the two end to end within noise of
+    each other (22.9 and 23.1 images/s on the AVX2 machine), so a CPU keeps
+    the per-image pipeline, as the reference has it. A GPU trains on tens of
+    thousands of images per second, which two workers at 1 ms an image
     cannot feed: on CUDA the training set sits on the GPU and is augmented a
     batch at a time (`'batched'`).
     """

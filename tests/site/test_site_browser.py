@@ -274,15 +274,18 @@ def test_chart_is_readable_in_dark_mode(browser, server):
     try:
         page.locator('form[data-md-component="palette"] label:visible').first.click()
         assert page.locator('body').get_attribute('data-md-color-scheme') == 'slate'
-        chart = page.locator('img.lit-chart')
-        chart.scroll_into_view_if_needed()
-        picture = Image.open(BytesIO(chart.screenshot())).convert('L')
-        page.screenshot(path=str(SCREENSHOTS / 'performance-1280-dark.png'))
-        # A dark background, as the page's, with light marks on it: not a white box
-        mean = ImageStat.Stat(picture).mean[0]
-        darkest, lightest = picture.getextrema()
-        assert mean < 110, f"the chart is a light box in dark mode (mean grey {mean:.0f})"
-        assert lightest - darkest > 120
+        charts = page.locator('img.lit-chart')
+        assert charts.count() == 2
+        for i in range(charts.count()):
+            chart = charts.nth(i)
+            chart.scroll_into_view_if_needed()
+            picture = Image.open(BytesIO(chart.screenshot())).convert('L')
+            page.screenshot(path=str(SCREENSHOTS / f'performance-1280-dark-{i + 1}.png'))
+            # A dark background, as the page's, with light marks on it: not a white box
+            mean = ImageStat.Stat(picture).mean[0]
+            darkest, lightest = picture.getextrema()
+            assert mean < 110, f"chart {i + 1} is a light box in dark mode (mean grey {mean:.0f})"
+            assert lightest - darkest > 120
     finally:
         visit.close()
 
