@@ -218,7 +218,8 @@ class BaselineLoop:
         self.loss_sum += loss.item() * labels.shape[0]
         self.correct += (output.max(1)[1] == labels).sum().item()
 
-    def loader(self, images, labels, batch_size: int, workers: int):
+    @staticmethod
+    def loader(images, labels, batch_size: int, workers: int):
         return torch.utils.data.DataLoader(PILDataset(images, labels, reference_transform()),
                                            batch_size=batch_size, shuffle=True, num_workers=workers)
 

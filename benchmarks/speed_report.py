@@ -12,18 +12,21 @@ nav_order: 3
 
 A run of the [speed benchmark](train_speed.html) ends with a *report*: the
 machine it ran on, its command line, and one [`Result`](#Result) for every
-measured configuration, with the median images/s, every timed repeat and the
-warm-up time. With `--write-docs` the report goes to three places:
+measured configuration, with the median images/s, every timed turn and the
+warm-up time; the ratios per pair of turns, the FLOP count, the CPU's
+estimated peak and the profile by operator group come with them. With
+`--write-docs` the report goes to four places:
 
 | file | what it holds |
 |---|---|
 | `benchmarks/results/<device>.json` | the report itself, `cpu.json` or `cuda.json` |
 | `docs/pages/performance.svg` | a bar chart of the medians |
+| `docs/pages/performance-time.svg` | where the time of a step goes, against the fp32 peak |
 | `docs/pages/performance.md` | the tables between the markers `<!-- results:<device> -->` and `<!-- /results:<device> -->` |
 
 The page's prose around the markers is written by hand and left as it is;
-`--docs-only` rebuilds the tables and the plot from the JSON file alone, without
-measuring anything. Every file is written with the experiment's
+`--docs-only` rebuilds the tables and the plots from the JSON file alone, without
+measuring anything, and the same report gives the same files. Every file is written with the experiment's
 [atomic writer](../experiments/runs.html#atomic_write_bytes), so an interrupted
 run leaves the previous version or the new one, never half a file.
 
@@ -44,6 +47,7 @@ import torch
 
 from benchmarks.flops import cpu_flags, read_cpuinfo
 from benchmarks.timing import median_and_range, ratios_per_pair
+from experiments.reports import pyplot, save_figure
 from experiments.runs import atomic_write_bytes
 
 # Where the reports and the page live, from the project's root.
@@ -152,17 +156,9 @@ def markdown_table(results: List[Result]) -> str:
     return '\n'.join(lines)
 
 
-def _save(fig, path: Path):
-    # No date in an SVG, so that the same numbers give the same file
-    atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:],
-                                                    metadata={'Date': None} if path.suffix == '.svg' else None))
-
-
 def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
     """A horizontal bar a measurement, ours in blue and the baseline in grey."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = [(f"{r.kind}: {r.name}", r.images_per_s) for r in results + sweep]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
@@ -177,8 +173,7 @@ def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
     ax.set_title(f"ConvMixer training speed on {where}\n(torch {machine['torch']})", fontsize=9)
     ax.set_xlim(0, max(values) * 1.15)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_time(report: Dict, path: Path):
@@ -187,9 +182,7 @@ def plot_time(report: Dict, path: Path):
     ours: one stacked bar each, by operator group, and a dashed line at the time
     the step's arithmetic would take at the CPU's estimated fp32 peak.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     profile, peak = report['profile'], report.get('peak')
     groups = list(dict.fromkeys(g for by_group in profile.values() for g in by_group))
@@ -210,8 +203,7 @@ def plot_time(report: Dict, path: Path):
     ax.set_xlim(0, max(left) * 1.25)
     ax.legend(fontsize=7, ncol=3, loc='upper center', bbox_to_anchor=(0.5, -0.35), frameon=False)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ## The Performance page

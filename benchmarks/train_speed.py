@@ -207,8 +207,7 @@ def end_to_end_runners(args, device: torch.device, settings: SpeedSettings, mode
     only the data pipelines, to measure what they cost by themselves.
     """
     images, labels = synthetic_cifar(args.images)
-    baseline = BaselineLoop(args, device)
-    loaders = {'baseline': baseline.loader(images, labels, args.batch_size, args.workers),
+    loaders = {'baseline': BaselineLoop.loader(images, labels, args.batch_size, args.workers),
                'ours': our_batches(images, labels, args.batch_size, args.workers, device, settings.augment)}
     if settings.augment != 'batched':
         # The batched pipeline on this device too, for comparison (same model, no workers)
@@ -217,7 +216,7 @@ def end_to_end_runners(args, device: torch.device, settings: SpeedSettings, mode
     if not model:
         return {name: lambda loader=loader: sum(len(labels) for _, labels in loader)
                 for name, loader in loaders.items()}
-    ours = OurLoop(args, device, settings)
+    baseline, ours = BaselineLoop(args, device), OurLoop(args, device, settings)
     return {name: (lambda loader=loader, loop=baseline if name == 'baseline' else ours: loop.epoch(loader))
             for name, loader in loaders.items()}
 

@@ -65,7 +65,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from experiments.reports import _pyplot, _save_figure
+from experiments.reports import pyplot, save_figure
 from labml_convmixer.models import create_model, list_models
 from labml_convmixer.pretrained import read_state_dict
 
@@ -137,7 +137,7 @@ def draw_filters(source: Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
     `load_pretrained` reads. The picture is written atomically to `path`.
     """
     patches, layers = _weights(source)
-    plt = _pyplot()
+    plt = pyplot()
     colormap = plt.get_cmap('RdBu_r')
     h, k = layers[0].shape[0], layers[0].shape[-1]
     channels = torch.linspace(0, h - 1, min(KERNELS, h)).round().long().unique()
@@ -156,7 +156,7 @@ def draw_filters(source: Union[nn.Module, Mapping[str, torch.Tensor], str, Path]
     fig.suptitle("Each kernel scaled to its largest weight; depth-wise: red positive, "
                  "blue negative", fontsize=9, y=0.04)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    _save_figure(fig, Path(path))
+    save_figure(fig, Path(path))
 
 
 # ## From the command line

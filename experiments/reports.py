@@ -56,23 +56,31 @@ def format_epoch(r: Dict[str, float], epochs: int) -> str:
             + f"{r['images_per_second']:8.1f} img/s  {r['seconds']:7.1f} s")
 
 
-def _pyplot():
-    # A file, not a window: the Agg back end needs no display
+def pyplot():
+    """matplotlib's `pyplot`, drawing to files: the Agg back end needs no display."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    # Fixed ids inside an SVG, so that the same figure gives the same file
+    plt.rcParams['svg.hashsalt'] = 'labml_convmixer'
     return plt
 
 
-def _save_figure(fig, path: Path):
-    atomic_write_bytes(path, lambda f: fig.savefig(f, format='png', dpi=100))
-    _pyplot().close(fig)
+def save_figure(fig, path: Path):
+    """
+    Write `fig` atomically, in the format of `path`'s suffix, and close it. An
+    SVG gets no date, so that the same numbers give the same file.
+    """
+    svg = path.suffix == '.svg'
+    atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:], dpi=100,
+                                                    metadata={'Date': None} if svg else None))
+    pyplot().close(fig)
 
 
 def plot_history(history: List[Dict[str, float]], path: Path):
     """Loss and accuracy per epoch, for training and test data, as a PNG."""
     from matplotlib.ticker import MaxNLocator
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [r['epoch'] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label in (('train', 'train'), ('valid', 'test')):
@@ -86,7 +94,7 @@ def plot_history(history: List[Dict[str, float]], path: Path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def write_summary(run_path: Path, history: List[Dict[str, float]], **facts: Any) -> Dict[str, Any]:
@@ -252,7 +260,7 @@ def write_evaluation_summary(run_path: Path, evaluation: Evaluation, classes: Li
 
 
 def plot_confusion(confusion: torch.Tensor, classes: List[str], path: Path):
-    plt = _pyplot()
+    plt = pyplot()
     n = len(classes)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.6 + 0.6 * n))
     ax.imshow(confusion.numpy(), cmap='Blues')
@@ -266,4 +274,4 @@ def plot_confusion(confusion: torch.Tensor, classes: List[str], path: Path):
             ax.text(j, i, str(v), ha='center', va='center', fontsize=8,
                     color='white' if v > threshold else 'black')
     fig.tight_layout()
-    _save_figure(fig, path)
+    save_figure(fig, path)

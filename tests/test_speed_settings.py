@@ -137,3 +137,27 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch):
         warnings.simplefilter('error')
         speed.autocast('cpu', 'bf16')
         speed.autocast('cpu', 'fp32')
+
+
+def test_benchmark_plot_is_the_same_file_for_the_same_numbers(tmp_path):
+    # The Performance page's chart is rebuilt from the JSON report: the same
+    # numbers must give the same SVG, so that a rebuild changes nothing
+    from benchmarks.speed_report import Result, plot
+    results = [Result('baseline', 'model', 10.0, [9.0, 11.0], 1.0, {}),
+               Result('ours', 'model', 15.0, [14.0, 16.0], 1.0, {})]
+    machine = {'cpu': 'test CPU', 'cpu_cores': 2, 'torch': torch.__version__}
+    plot(results, [], machine, tmp_path / 'a.svg')
+    plot(results, [], machine, tmp_path / 'b.svg')
+    assert (tmp_path / 'a.svg').read_bytes() == (tmp_path / 'b.svg').read_bytes()
+    assert b'Date' not in (tmp_path / 'a.svg').read_bytes()
+
+
+def test_time_chart_shows_each_path_and_the_peak(tmp_path):
+    from benchmarks.speed_report import plot_time
+    report = {'profile': {'baseline': {'convolution backward': 0.03, 'batch norm, GELU, add': 0.02},
+                          'ours': {'convolution backward': 0.015, 'batch norm, GELU, add': 0.02}},
+              'peak': {'fp32_gflops': 100.0}, 'flops_per_image': {'point-wise': 0.5e9}}
+    plot_time(report, tmp_path / 'time.svg')
+    svg = (tmp_path / 'time.svg').read_text()
+    # The totals per image, and the time the arithmetic takes at the peak: 0.5 GFLOP at 100 GFLOP/s
+    assert '50.0 ms' in svg and '35.0 ms' in svg and 'fp32 peak: 5.0 ms' in svg
