@@ -115,7 +115,7 @@ def ratio_summary(results: List[Result]) -> Dict[str, Dict]:
     summary = {}
     for kind in ('model', 'e2e'):
         by_name = {r.name: r for r in results if r.kind == kind}
-        for name in ('ours', 'ours, batched augment'):
+        for name in ('ours', 'ours, batched augment', 'ours, per-image augment'):
             if {name, 'baseline'} <= by_name.keys():
                 ratios = ratios_per_pair(by_name[name].repeats, by_name['baseline'].repeats)
                 median, low, high = median_and_range(ratios)
@@ -157,14 +157,14 @@ def markdown_table(results: List[Result]) -> str:
 
 
 def plot(results: List[Result], sweep: List[Result], machine: Dict, path: Path):
-    """A horizontal bar a measurement, ours in blue and the baseline in grey."""
+    """A horizontal bar a measurement, ours (and the sweep's variants of it) in blue, the baseline in grey."""
     plt = pyplot()
 
     rows = [(f"{r.kind}: {r.name}", r.images_per_s) for r in results + sweep]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
     labels = [r[0] for r in rows][::-1]
     values = [r[1] for r in rows][::-1]
-    colours = ['#1f77b4' if 'ours' in l or 'compiled' in l else '#999999' for l in labels]
+    colours = ['#999999' if 'baseline' in l else '#1f77b4' for l in labels]
     ax.barh(labels, values, color=colours)
     for y, v in enumerate(values):
         ax.text(v, y, f" {v:.1f}", va='center', fontsize=8)

@@ -25,12 +25,15 @@ benchmark's comparison hold anyway.
    their range: a slow minute changes both members of a pair, and cancels in
    their ratio. The absolute images/s are reported as the median of the
    turns, with their range, to judge how busy the machine was.
+
+Each path runs in [a process of its own](path_process.html), so that a setting
+of the whole process that one of them makes cannot change the other's speed.
 """
 
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -51,26 +54,35 @@ class Turns:
 
 def time_in_turns(runners: Dict[str, Callable[[], int]], device: torch.device, *, warmup: int = 1,
                   turn_s: float = 6.0, total_s: float = 30.0, min_turns: int = 3,
+                  before_turn: Optional[Dict[str, Callable[[], None]]] = None,
+                  after_turn: Optional[Dict[str, Callable[[], None]]] = None,
                   log: Callable[[str], None] = print) -> Turns:
     """
     Each runner does a unit of work (a training step, an epoch) and returns the
     number of images it processed. After `warmup` untimed calls each, the
     runners take turns: in a turn a runner is called until `turn_s` seconds
     have passed; turns go on until every runner has `total_s` seconds of timed
-    work and `min_turns` turns.
+    work and `min_turns` turns. `before_turn[name]` and `after_turn[name]`,
+    where given, run untimed before and after each turn (and the warm-up) of
+    that runner.
     """
+    before_turn, after_turn = before_turn or {}, after_turn or {}
+    no_setup = lambda: None  # noqa: E731
     warmup_s = {}
     for name, run in runners.items():
+        before_turn.get(name, no_setup)()
         synchronize(device)
         start = time.perf_counter()
         for _ in range(warmup):
             run()
         synchronize(device)
         warmup_s[name] = time.perf_counter() - start
+        after_turn.get(name, no_setup)()
     rates = {name: [] for name in runners}
     timed = {name: 0.0 for name in runners}
     while min(timed.values()) < total_s or min(len(r) for r in rates.values()) < min_turns:
         for name, run in runners.items():
+            before_turn.get(name, no_setup)()
             synchronize(device)
             start, images = time.perf_counter(), 0
             while True:
@@ -81,6 +93,7 @@ def time_in_turns(runners: Dict[str, Callable[[], int]], device: torch.device, *
                     break
             rates[name].append(images / elapsed)
             timed[name] += elapsed
+            after_turn.get(name, no_setup)()
         log('  turn ' + str(len(rates[next(iter(rates))])) + ': ' +
             ', '.join(f"{name} {r[-1]:.1f}" for name, r in rates.items()) + ' images/s')
     return Turns(rates, warmup_s, timed)

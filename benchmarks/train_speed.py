@@ -12,8 +12,8 @@ nav_order: 2
 
 This script answers one question: *on this machine, how many images per second
 does our CIFAR-10 training path process, compared with the reference training
-loop?* Both run in the same process, on the same model size, batch size and
-device, one after the other.
+loop?* Both run on the same model size, batch size and device, each in [a
+process of its own](path_process.html), taking turns.
 
 **The baseline** is the [reference training loop](reference_loop.html): a plain
 `nn.Sequential` ConvMixer, per-image PIL augmentation in 2 loader workers, fp16
@@ -24,19 +24,21 @@ path does differently, and why.
 **Our path** is the experiment's own code, imported rather than copied, so that
 the benchmark measures what the experiment runs: the package's `ConvMixer`
 with the speed settings of
-[`default_settings`](../experiments/speed.html#default_settings) (compiled,
-channels_last on CPU, fused AdamW, bf16 on recent GPUs), prepared and stepped by
+[`default_settings`](../experiments/speed.html#default_settings) (on a CPU
+eager, channels_last, fused AdamW, freed memory kept; on a GPU compiled, fused
+AdamW, bf16 where the GPU has it), prepared and stepped by
 the functions of [`experiments/speed.py`](../experiments/speed.html);
 statistics accumulated on the device and read once per timed repeat; and the
 [data pipeline](../experiments/cifar10_data.html#data-pipelines) that the same
 settings pick for the device (`--our-augment` overrides it):
 
-* on a GPU, `batched`: the training set kept on the device as one `uint8`
-  tensor, cut into batches by `DeviceBatches` and augmented a batch at a time by
-  [`BatchAugment`](../experiments/gpu_augment.html);
-* on a CPU, `torchvision`: `ImageDataset` with per-image flip and RandAugment
-  on `uint8` tensors in 2 loader workers, which keep up with a CPU's training
-  step.
+* `batched`, on a GPU and on a CPU: the training set kept on the device as
+  one `uint8` tensor, cut into batches by `DeviceBatches` and augmented a batch
+  at a time by [`BatchAugment`](../experiments/gpu_augment.html), in the
+  training process between steps;
+* `torchvision` (`--our-augment torchvision`): `ImageDataset` with per-image
+  flip and RandAugment on `uint8` tensors in 2 loader workers, which on a CPU
+  compete with the training step for its cores (see the Performance page).
 
 Two measurements for each:
 
@@ -44,12 +46,13 @@ Two measurements for each:
    (forward, loss, backward, optimizer step);
 2. **end to end** — whole epochs over a synthetic CIFAR-shaped data set of
    random `uint8` images (speed does not depend on the pixels), including
-   augmentation and loading. Where our pipeline is not `batched`, our model is
-   also timed fed by the batched one, as "ours, batched augment".
+   augmentation and loading. On a CPU our model is also timed fed by the
+   other pipeline ("ours, per-image augment", or "ours, batched augment" where
+   the per-image one is chosen).
 
 A third, **data pipelines alone**, runs each side's pipeline without a model,
 to show what it costs by itself. After a warm-up (which includes the
-compilation of our model, reported separately) the paths are timed [in
+compilation of a compiled model, reported separately) the paths are timed [in
 turns](timing.html), at least 30 seconds each, and the median images/s is
 reported with the ratio ours/baseline per pair of turns. The training step's
 arithmetic, the CPU's estimated peak, the share of it each path reaches and a
@@ -58,19 +61,18 @@ a [report](speed_report.html), which `--write-docs` saves and turns into the
 Performance page's tables and plot.
 
 ```
-python benchmarks/train_speed.py                 # default sizes for the device (about 6 minutes on 2 cores)
-python benchmarks/train_speed.py --sweep         # A/B test of each speed setting (about 10 more)
+python benchmarks/train_speed.py                 # default sizes for the device (about 9 minutes on 2 cores)
+python benchmarks/train_speed.py --sweep         # A/B test of each speed setting (about 30 more)
 python benchmarks/train_speed.py --write-docs    # also update the Performance page's data and plot
 ```
 """
 
-import argparse
 import json
 import sys
-import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Dict, List, Optional
 
 import torch
 
@@ -82,6 +84,8 @@ if _root not in sys.path:
 
 from labml_convmixer.model import convmixer  # noqa: E402
 from benchmarks.reference_loop import N_CLASSES, BaselineLoop  # noqa: E402
+from benchmarks.benchmark_cli import command_line, our_settings, parse_args  # noqa: E402
+from benchmarks.path_process import PathProcess  # noqa: E402
 from benchmarks.flops import count_training_flops, operator_group, peak_gflops, read_cpuinfo  # noqa: E402
 from benchmarks.speed_report import (RESULTS, Result, atomic_write, efficiency, machine_info,  # noqa: E402
                                      markdown_table, ratio_summary, write_docs)
@@ -89,7 +93,7 @@ from benchmarks.timing import median_and_range, synchronize, time_in_turns  # no
 from experiments.cifar10_data import (CIFAR10_MEAN, CIFAR10_STD, DeviceBatches, ImageDataset,  # noqa: E402
                                       torchvision_transform)
 from experiments.gpu_augment import BatchAugment  # noqa: E402
-from experiments.speed import (SpeedSettings, default_settings, train_step,  # noqa: E402
+from experiments.speed import (SpeedSettings, keep_freed_memory, train_step,  # noqa: E402
                                make_grad_scaler, make_optimizer, prepare_model, to_device_batch)
 
 # The CIFAR-10 recipe's augmentation, which both pipelines of the experiment apply:
@@ -97,7 +101,12 @@ from experiments.speed import (SpeedSettings, default_settings, train_step,  # n
 RECIPE_AUGMENT = dict(flip=True, num_ops=2, magnitude=12)
 
 
-# ## Synthetic data
+# ## Synthetic data and our data pipelines
+#
+# The pipelines are built from the experiment's own classes, with the recipe's
+# augmentation. The experiment draws its order from a seeded sampler that also
+# splits the data between processes; one process's shuffle is all the
+# benchmark needs, and the order of the images does not change the speed.
 
 def synthetic_cifar(n_images: int, seed: int = 0):
     """Random `uint8` images `[n, 3, 32, 32]` and labels `[n]`, CIFAR-10's shapes and types."""
@@ -106,13 +115,6 @@ def synthetic_cifar(n_images: int, seed: int = 0):
     labels = torch.randint(0, N_CLASSES, (n_images,), generator=g)
     return images, labels
 
-
-# ## Our data pipelines
-#
-# Built from the experiment's own classes, with the recipe's augmentation. The
-# experiment draws its order from a seeded sampler that also splits the data
-# between processes; one process's shuffle is all the benchmark needs, and the
-# order of the images does not change the speed.
 
 def our_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, workers: int,
                 device: torch.device, augment: str):
@@ -180,84 +182,171 @@ class OurLoop:
         return n
 
 
-# ## Measurements
+# ## One path, in a process of its own
+#
+# Each timed path is built by `PathRunner` inside [a process of its
+# own](path_process.html) from a `PathSpec`, which says which loop, which
+# settings and which of the three measurements. The process keeps its own
+# heap: [keeping freed memory](../experiments/speed.html#keep_freed_memory) in
+# ours leaves the reference-style loop's untouched, as it would be in a script
+# of its own.
 
-def model_only_runner(loop, args, device: torch.device) -> Callable[[], int]:
-    """`args.steps` training steps on one fixed batch already on the device."""
+@dataclass
+class PathSpec:
+    name: str
+    kind: str  # 'model': steps on one batch; 'e2e': epochs through a pipeline; 'pipeline': the pipeline alone
+    settings: Optional[SpeedSettings] = None  # our speed settings; None: the reference-style loop
+    augment: str = ''  # our data pipeline, 'torchvision' or 'batched'
+    kernel_size: Optional[int] = None  # k, when it differs from the command line's
+    keep_memory: Optional[bool] = None  # None: the settings' own (off for the reference-style loop)
+    threads: Optional[int] = None  # PyTorch's compute threads; None: its default, one a core
+
+    def report_settings(self, args) -> Dict:
+        """The settings the report records for this path."""
+        if self.settings is None:
+            found = {'workers': args.workers} if self.kind != 'model' else {}
+        else:
+            found = asdict(replace(self.settings, augment=self.augment or self.settings.augment))
+        extra = dict(keep_memory=self.keep_memory, threads=self.threads, kernel_size=self.kernel_size)
+        return {**found, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def fixed_batch(args, device: torch.device, channels_last: bool):
+    """One random batch, on the device, in the path's memory format."""
     torch.manual_seed(0)
     images = torch.randn(args.batch_size, 3, 32, 32)
     labels = torch.randint(0, N_CLASSES, (args.batch_size,))
-    channels_last = isinstance(loop, OurLoop) and loop.settings.channels_last
-    images, labels = to_device_batch(images, labels, device, channels_last=channels_last)
-
-    def run_once():
-        for _ in range(args.steps):
-            loop.step(images, labels)
-        if isinstance(loop, OurLoop):
-            float(loop.loss_sum)
-        return args.steps * args.batch_size
-
-    run_once.batch = (images, labels)
-    return run_once
+    return to_device_batch(images, labels, device, channels_last=channels_last)
 
 
-def end_to_end_runners(args, device: torch.device, settings: SpeedSettings, model: bool = True):
+class PathRunner:
     """
-    One epoch of each loop over the same synthetic data set; with `model=False`
-    only the data pipelines, to measure what they cost by themselves.
+    The path's side, in its process: the loop and its data, and one unit of
+    work per `run()`: `args.steps` training steps on a fixed batch (model
+    only), one epoch through the pipeline (end to end), or one epoch of the
+    pipeline without a model.
+
+    A path that keeps freed memory gives it back to the kernel after each of
+    its turns and takes it again before the next with one untimed step, as the
+    first steps of a training run do once. So a dozen sweep variants waiting
+    for their turns do not hold a dozen peaks of memory at once.
     """
-    images, labels = synthetic_cifar(args.images)
-    loaders = {'baseline': BaselineLoop.loader(images, labels, args.batch_size, args.workers),
-               'ours': our_batches(images, labels, args.batch_size, args.workers, device, settings.augment)}
-    if settings.augment != 'batched':
-        # The batched pipeline on this device too, for comparison (same model, no workers)
-        loaders['ours, batched augment'] = our_batches(images, labels, args.batch_size, args.workers, device,
-                                                       'batched')
-    if not model:
-        return {name: lambda loader=loader: sum(len(labels) for _, labels in loader)
-                for name, loader in loaders.items()}
-    baseline, ours = BaselineLoop(args, device), OurLoop(args, device, settings)
-    return {name: (lambda loader=loader, loop=baseline if name == 'baseline' else ours: loop.epoch(loader))
-            for name, loader in loaders.items()}
 
+    def __init__(self, spec: PathSpec, args, device: torch.device):
+        self.spec, self.args, self.device = spec, args, device
+        ours = spec.settings is not None
+        self.keep = spec.keep_memory if spec.keep_memory is not None else ours and spec.settings.keep_memory
+        if self.keep:
+            keep_freed_memory()
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        torch.manual_seed(0)
+        self.loop = None
+        if spec.kind != 'pipeline':
+            self.loop = (OurLoop(args, device, spec.settings, kernel_size=spec.kernel_size) if ours
+                         else BaselineLoop(args, device))
+        self.batch = fixed_batch(args, device, ours and spec.settings.channels_last)
+        if spec.kind != 'model':
+            images, labels = synthetic_cifar(args.images)
+            self.loader = (our_batches(images, labels, args.batch_size, args.workers, device,
+                                       spec.augment or spec.settings.augment) if ours
+                           else BaselineLoop.loader(images, labels, args.batch_size, args.workers))
 
-def measure(kind: str, runners: Dict[str, Callable[[], int]], settings: Dict[str, Dict],
-            device: torch.device, args, warmup: int, turn_s: float = None) -> List[Result]:
-    """Time the runners in turns (see [timing](timing.html)) and make a `Result` of each."""
-    turns = time_in_turns(runners, device, warmup=warmup, turn_s=turn_s or args.turn_seconds,
-                          total_s=args.seconds if turn_s is None else 3 * turn_s)
-    return [Result(name, kind, median_and_range(turns.rates[name])[0], turns.rates[name],
-                   turns.warmup_s[name], settings.get(name, {}), round(turns.timed_s[name], 1))
-            for name in runners]
+    def run(self) -> int:
+        if self.spec.kind == 'model':
+            for _ in range(self.args.steps):
+                self.loop.step(*self.batch)
+            if isinstance(self.loop, OurLoop):
+                float(self.loop.loss_sum)
+            n = self.args.steps * self.args.batch_size
+        elif self.spec.kind == 'e2e':
+            n = self.loop.epoch(self.loader)
+        else:
+            n = sum(len(labels) for _, labels in self.loader)
+        synchronize(self.device)
+        return n
 
+    def before_turn(self):
+        if self.keep:
+            keep_freed_memory(True)
+            if self.loop is not None:
+                self.loop.step(*self.batch)
+                synchronize(self.device)
 
-def profile_steps(loops: Dict[str, object], runners: Dict[str, Callable[[], int]], device: torch.device,
-                  batch_size: int, rows: int = 12) -> Dict[str, Dict[str, float]]:
-    """
-    Where the time of a training step goes: two steps of each loop under
-    `torch.profiler` (the loops are warm, so compilation is not counted),
-    operators sorted by their own time, and the seconds per image by
-    [operator group](flops.html#operator_group).
-    """
-    from torch.profiler import ProfilerActivity, profile
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
-    sort_by = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
-    groups = {}
-    for name, loop in loops.items():
-        with profile(activities=activities) as prof:
+    def after_turn(self):
+        if self.keep:
+            keep_freed_memory(False)
+
+    def profile(self, rows: int = 12) -> Dict[str, float]:
+        """
+        Where the time of a training step goes: two steps under `torch.profiler`
+        (the loop is warm, so compilation is not counted), operators sorted by
+        their own time, and the seconds per image by
+        [operator group](flops.html#operator_group).
+        """
+        from torch.profiler import ProfilerActivity, profile
+        cuda = self.device.type == 'cuda'
+        self.before_turn()
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
             for _ in range(2):
-                loop.step(*runners[name].batch)
-            synchronize(device)
+                self.loop.step(*self.batch)
+            synchronize(self.device)
+        self.after_turn()
         averages = prof.key_averages()
-        print(f"\nprofile of 2 model-only steps, {name}:")
-        print(averages.table(sort_by=sort_by, row_limit=rows))
+        print(f"\nprofile of 2 model-only steps, {self.spec.name}:")
+        print(averages.table(sort_by='self_cuda_time_total' if cuda else 'self_cpu_time_total', row_limit=rows),
+              flush=True)
         by_group: Dict[str, float] = {}
         for event in averages:
+            seconds = event.self_device_time_total if cuda else event.self_cpu_time_total
             group = operator_group(event.key)
-            seconds = (event.self_device_time_total if device.type == 'cuda' else event.self_cpu_time_total)
-            by_group[group] = by_group.get(group, 0.0) + seconds / 1e6 / (2 * batch_size)
-        groups[name] = {g: round(s, 6) for g, s in sorted(by_group.items(), key=lambda item: -item[1])}
-    return groups
+            by_group[group] = by_group.get(group, 0.0) + seconds / 1e6 / (2 * self.args.batch_size)
+        return {g: round(t, 6) for g, t in sorted(by_group.items(), key=lambda item: -item[1])}
+
+
+# ## Measurements
+
+def start_paths(specs: List[PathSpec], args, device: torch.device, skip_failed: bool = False):
+    """
+    A process for each path, built and called once (compiling, where the
+    settings compile). With `skip_failed` a path this machine cannot run is
+    reported and left out instead of ending the benchmark.
+    """
+    paths = {}
+    for spec in specs:
+        try:
+            paths[spec.name] = PathProcess(spec.name, PathRunner, spec, args, device)
+        except RuntimeError as e:
+            if not skip_failed:
+                for path in paths.values():
+                    path.close()
+                raise
+            print(f"  {spec.kind:8s} {spec.name:36s} failed: {str(e)[:160]}", flush=True)
+    return paths
+
+
+def measure(kind: str, specs: List[PathSpec], args, device: torch.device, warmup: int,
+            turn_s: float = None, profile: bool = False, skip_failed: bool = False):
+    """
+    Time the paths in turns (see [timing](timing.html)); a `Result` for each,
+    and with `profile` the profile of each path's step by operator group.
+    """
+    paths = start_paths(specs, args, device, skip_failed)
+    try:
+        # The clock is read here, in the parent; each path waits for its device before it answers.
+        turns = time_in_turns(paths, torch.device('cpu'), warmup=warmup, turn_s=turn_s or args.turn_seconds,
+                              total_s=args.seconds if turn_s is None else 3 * turn_s,
+                              before_turn={name: partial(p.call, 'before_turn') for name, p in paths.items()},
+                              after_turn={name: partial(p.call, 'after_turn') for name, p in paths.items()})
+        results = [Result(spec.name, kind, median_and_range(turns.rates[spec.name])[0], turns.rates[spec.name],
+                          turns.warmup_s[spec.name] + paths[spec.name].first_call_s,
+                          spec.report_settings(args), round(turns.timed_s[spec.name], 1))
+                   for spec in specs if spec.name in paths]
+        profiles = {name: p.call('profile') for name, p in paths.items()} if profile else {}
+    finally:
+        for path in paths.values():
+            path.close()
+    return results, profiles
 
 
 def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List[int]):
@@ -266,17 +355,18 @@ def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List
     the plain eager path) in one setting, so each row shows what one knob buys.
     """
     eager = SpeedSettings(channels_last=False, compile=False, fused=False, precision='fp32')
+    kept = replace(eager, channels_last=True, fused=True, keep_memory=True)
     variants = [
         ('eager NCHW fp32', eager),
         ('eager channels_last', replace(eager, channels_last=True)),
-        ('eager channels_last bf16', replace(eager, channels_last=True, precision='bf16')),
-        ('compiled NCHW', replace(eager, compile=True)),
-        ('compiled channels_last', replace(eager, compile=True, channels_last=True)),
-        ('compiled channels_last fused', replace(eager, compile=True, channels_last=True, fused=True)),
-        ('compiled channels_last bf16', replace(eager, compile=True, channels_last=True, fused=True,
-                                                precision='bf16')),
-        ('compiled max-autotune', replace(eager, compile=True, channels_last=True, fused=True,
-                                          compile_mode='max-autotune-no-cudagraphs')),
+        ('eager channels_last fused', replace(eager, channels_last=True, fused=True)),
+        ('eager channels_last fused, kept memory', kept),
+        ('eager NCHW fused, kept memory', replace(kept, channels_last=False)),
+        ('eager bf16, kept memory', replace(kept, precision='bf16')),
+        ('compiled channels_last fused', replace(kept, compile=True, keep_memory=False)),
+        ('compiled, kept memory', replace(kept, compile=True)),
+        ('compiled max-autotune, kept memory', replace(kept, compile=True,
+                                                      compile_mode='max-autotune-no-cudagraphs')),
     ]
     if device.type == 'cuda':
         variants = []
@@ -296,95 +386,19 @@ def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List
 def run_sweep(args, device: torch.device, settings: SpeedSettings) -> List[Result]:
     """Every variant of `sweep_variants`, timed in turns with the reference-style loop."""
     kernels = [int(k) for k in args.sweep_kernels.split(',')]
-    torch.manual_seed(0)
-    loops = [BaselineLoop(args, device)]
-    runners = {'baseline loop': model_only_runner(loops[0], args, device)}
-    runners['baseline loop']()
-    variant_settings = {'baseline loop': {'first_call_s': 0.0}}
-    for name, variant, kernel in sweep_variants(device, settings, kernels):
-        torch.manual_seed(0)
-        loop = OurLoop(args, device, variant, kernel_size=kernel)
-        run = model_only_runner(loop, args, device)
-        try:
-            # Build (and compile) now, so that a setting this machine cannot run is
-            # reported and left out instead of ending the sweep.
-            start = time.perf_counter()
-            run()
-            synchronize(device)
-            first_call_s = time.perf_counter() - start
-        except Exception as e:
-            print(f"  sweep  {name:36s} failed: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
-            continue
-        loops.append(loop)
-        runners[name] = run
-        variant_settings[name] = dict(asdict(variant), kernel_size=kernel or args.kernel_size,
-                                      first_call_s=round(first_call_s, 1))
-    results = measure('sweep', runners, variant_settings, device, args, args.warmup)
-    for r in results:
-        r.warmup_s += r.settings['first_call_s']
+    specs = [PathSpec('baseline loop', 'model')]
+    if device.type == 'cpu':
+        # What keeping freed memory alone does for the reference-style loop
+        specs.append(PathSpec('baseline loop, kept memory', 'model', keep_memory=True))
+    specs += [PathSpec(name, 'model', variant, kernel_size=kernel)
+              for name, variant, kernel in sweep_variants(device, settings, kernels)]
+    threads = torch.get_num_threads() - 1
+    if device.type == 'cpu' and threads > 0:
+        # One compute thread fewer leaves a core to the rest of the process
+        specs.append(PathSpec(f'defaults, {threads} thread{"s" if threads > 1 else ""}', 'model', settings,
+                              threads=threads))
+    results, _ = measure('sweep', specs, args, device, args.warmup, skip_failed=True)
     return results
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="ConvMixer training speed: our path against a loop "
-                                            "like the reference train.py, on this machine.")
-    p.add_argument('--device', default=None, help="cpu or cuda (default: cuda when present)")
-    p.add_argument('--d-model', type=int, default=256, help="h, channels (default 256)")
-    p.add_argument('--n-layers', type=int, default=8, help="d, layers (default 8)")
-    p.add_argument('--kernel-size', type=int, default=5, help="k (default 5)")
-    p.add_argument('--patch-size', type=int, default=2, help="p (default 2)")
-    p.add_argument('--batch-size', type=int, default=None, help="default 128 on CPU, 512 on CUDA")
-    p.add_argument('--steps', type=int, default=None,
-                   help="training steps per call of the model-only runners (default 1 on CPU, 20 on CUDA)")
-    p.add_argument('--warmup', type=int, default=None, help="untimed calls before timing (model only)")
-    p.add_argument('--turn-seconds', type=float, default=6.0,
-                   help="least seconds of one timed turn of one path (default 6)")
-    p.add_argument('--seconds', type=float, default=30.0,
-                   help="least seconds of timed work per path and measurement (default 30)")
-    p.add_argument('--images', type=int, default=None, help="synthetic training images (end to end)")
-    p.add_argument('--workers', type=int, default=2,
-                   help="data loader workers of the per-image pipelines (default 2)")
-    p.add_argument('--lr', type=float, default=0.01)
-    p.add_argument('--weight-decay', type=float, default=0.005)
-    p.add_argument('--no-compile', action='store_true', help="our path without torch.compile")
-    p.add_argument('--no-channels-last', action='store_true', help="our path in NCHW")
-    p.add_argument('--channels-last', action='store_true', help="our path in channels_last")
-    p.add_argument('--no-fused', action='store_true', help="our path without fused AdamW")
-    p.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default=None)
-    p.add_argument('--cuda-graphs', action='store_true', help="compile with mode='reduce-overhead'")
-    p.add_argument('--our-augment', choices=('auto', 'batched', 'torchvision'), default='auto',
-                   help="our data pipeline (default auto: the experiment's default for the device)")
-    p.add_argument('--skip', choices=('model', 'e2e', 'pipeline', 'profile'), action='append', default=[],
-                   help="leave out a measurement (repeatable)")
-    p.add_argument('--sweep', action='store_true', help="also A/B test each speed setting (model only)")
-    p.add_argument('--sweep-kernels', default='5,7,9', help="kernel sizes of the CUDA sweep")
-    p.add_argument('--docs-only', action='store_true',
-                   help="measure nothing: rebuild the page's table and plot from benchmarks/results/<device>.json")
-    p.add_argument('--json', type=Path, default=None, help="write the results as JSON here")
-    p.add_argument('--write-docs', action='store_true',
-                   help="write benchmarks/results/<device>.json and docs/pages/performance.svg")
-    args = p.parse_args(argv)
-    return p, args
-
-
-def our_settings(args, device: torch.device) -> SpeedSettings:
-    """The experiment's defaults for the device, with the command line's changes."""
-    settings = default_settings(device)
-    return replace(
-        settings,
-        compile=settings.compile and not args.no_compile,
-        channels_last=(settings.channels_last or args.channels_last) and not args.no_channels_last,
-        fused=settings.fused and not args.no_fused,
-        precision=args.precision or settings.precision,
-        compile_mode='reduce-overhead' if args.cuda_graphs else None,
-        augment=settings.augment if args.our_augment == 'auto' else args.our_augment,
-    )
-
-
-def command_line(argv: List[str]) -> str:
-    """The command that measured, without where it wrote its JSON copy."""
-    kept = [a for i, a in enumerate(argv) if a != '--json' and (i == 0 or argv[i - 1] != '--json')]
-    return ' '.join(['python benchmarks/train_speed.py'] + kept)
 
 
 def show(r: Result):
@@ -395,11 +409,6 @@ def show(r: Result):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    # Every loop compiles its own model instance, and `torch.compile` keeps one entry
-    # per instance for the same code; its default limit of 8 entries would silently
-    # send later models back to eager mode in a sweep.
-    torch._dynamo.config.recompile_limit = 64
-    torch._dynamo.config.accumulated_recompile_limit = 1024
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     if device.type == 'cuda' and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available here; use --device cpu")
@@ -435,40 +444,32 @@ def main(argv=None):
     results: List[Result] = []
     profile = {}
     timing = f"turns of at least {args.turn_seconds:g} s, at least {args.seconds:g} s per path, in turns"
+    ours_e2e = [PathSpec('ours', 'e2e', settings)]
+    if settings.augment != 'batched':
+        # The batched pipeline on this device too, for comparison (same model, no workers)
+        ours_e2e.append(PathSpec('ours, batched augment', 'e2e', settings, augment='batched'))
+    elif device.type == 'cpu':
+        # and on a CPU the per-image one in loader workers, which the batched one replaced
+        ours_e2e.append(PathSpec('ours, per-image augment', 'e2e', settings, augment='torchvision'))
     if 'model' not in args.skip:
-        print(f"model only: {args.warmup} warm-up calls, then {timing}")
-        torch.manual_seed(0)
-        loops = {'baseline': BaselineLoop(args, device), 'ours': OurLoop(args, device, settings)}
-        runners = {name: model_only_runner(loop, args, device) for name, loop in loops.items()}
-        for r in measure('model', runners, {'baseline': {}, 'ours': asdict(settings)}, device, args,
-                         args.warmup):
-            results.append(r)
-            show(r)
-        if 'profile' not in args.skip:
-            profile = profile_steps(loops, runners, device, args.batch_size)
-        del loops, runners
+        print(f"model only: {args.warmup + 1} warm-up calls, then {timing}", flush=True)
+        found, profile = measure('model', [PathSpec('baseline', 'model'), PathSpec('ours', 'model', settings)],
+                                 args, device, args.warmup, profile='profile' not in args.skip)
+        results += found
     if 'pipeline' not in args.skip:
-        print(f"data pipelines alone: {args.images} synthetic images an epoch, turns of at least 2 s")
-        runners = end_to_end_runners(args, device, settings, model=False)
-        for r in measure('pipeline', runners, {}, device, args, 1, turn_s=2.0):
-            results.append(r)
-            show(r)
+        print(f"data pipelines alone: {args.images} synthetic images an epoch, turns of at least 2 s", flush=True)
+        specs = [PathSpec('baseline', 'pipeline')] + [replace(spec, kind='pipeline') for spec in ours_e2e]
+        results += measure('pipeline', specs, args, device, 0, turn_s=2.0)[0]
     if 'e2e' not in args.skip:
         print(f"end to end: {args.images} synthetic images an epoch, 1 warm-up epoch, then {timing}; "
-              f"our pipeline: {settings.augment}")
-        runners = end_to_end_runners(args, device, settings)
-        run_settings = {'baseline': {'workers': args.workers}, 'ours': asdict(settings),
-                        'ours, batched augment': asdict(replace(settings, augment='batched'))}
-        for r in measure('e2e', runners, run_settings, device, args, 1):
-            results.append(r)
-            show(r)
-        del runners
+              f"our pipeline: {settings.augment}", flush=True)
+        results += measure('e2e', [PathSpec('baseline', 'e2e')] + ours_e2e, args, device, 0)[0]
     sweep: List[Result] = []
     if args.sweep:
-        print(f"sweep (model only, every variant in turns): {timing}")
-        for r in run_sweep(args, device, settings):
-            sweep.append(r)
-            show(r)
+        print(f"sweep (model only, every variant in turns): {timing}", flush=True)
+        sweep = run_sweep(args, device, settings)
+    for r in results + sweep:
+        show(r)
 
     ratios = ratio_summary(results)
     print("\nratios ours / baseline, per pair of turns (median, range):")

@@ -31,9 +31,10 @@ The defaults follow the paper's CIFAR-10 reference code (convmixer-cifar10):
 
 **What to expect.** The reference code reports **92.6 % test accuracy after
 25 epochs**, about 43 s per epoch on an RTX 2080 Ti, so expect about 92.5 %
-from a GPU run here. A CPU is much slower: on 2-core x86 machines
-ConvMixer-256/8 trains at 22 to 35 images/s end to end, 10 to 16 hours for the
-25 epochs. For a first look, train a small model on part of the data:
+from a GPU run here. A CPU is much slower: on a 2-core x86 machine
+ConvMixer-256/8 trains at about 40 images/s end to end (see the Performance
+page), some 10 hours for the 25 epochs with their tests. For a first look,
+train a small model on part of the data:
 
 ```
 python experiments/cifar10.py --epochs 2 --train-subset 2000 --d-model 64 --n-layers 4

@@ -52,11 +52,14 @@ reach the model in one of two ways:
   RandAugment each image on its own, as the paper's reference code does;
 * `batched`: the whole data set sits on the device and
   [`DeviceBatches`](#DeviceBatches) cuts it into batches that are augmented
-  all at once by [`BatchAugment`](gpu_augment.html), so a fast GPU never waits
-  for CPU workers.
+  all at once by [`BatchAugment`](gpu_augment.html) in the training process,
+  between steps, so a fast GPU never waits for CPU workers and a CPU's cores
+  are not shared with worker processes.
 
-The experiment picks `batched` on CUDA and `torchvision` elsewhere; both
-normalise with the training set's per-channel mean and standard deviation.
+The experiment picks `batched` on CUDA and on a CPU (measured: see
+[`default_settings`](speed.html#default_settings)), and `torchvision`
+elsewhere; both normalise with the training set's per-channel mean and
+standard deviation.
 """
 
 import dataclasses

@@ -67,7 +67,7 @@ training from scratch; they are left out here (see the
 ## Two pipelines
 
 With `--augment torchvision` the loader's worker processes do everything,
-image by image. With `--augment batched` (the default on a GPU) the workers
+image by image. With `--augment batched` (the default on a GPU and a CPU) the workers
 only decode and crop, handing over `uint8` images, and the device flips,
 RandAugments and normalises whole batches with
 [`BatchAugment`](gpu_augment.html): decoding a JPEG is work only a CPU does,

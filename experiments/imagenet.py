@@ -72,9 +72,9 @@ python experiments/imagenet.py --data-dir DIR --d-model 256 --n-layers 8 \
 ```
 
 Loader workers (one per CPU core, at most 8) decode the images and keep four
-batches each ready ahead of the model; on a GPU they only decode and crop, and
-the GPU flips and RandAugments whole batches (`--augment batched`), so that it
-does not wait for the CPU. A run has everything the
+batches each ready ahead of the model; by default they only decode and crop,
+and the training device flips and RandAugments whole batches
+(`--augment batched`), so that a GPU does not wait for the CPU. A run has everything the
 [CIFAR-10 experiment](cifar10.html) has: checkpoints after every epoch, an
 exact `--resume RUN_UUID`, `--evaluate RUN_UUID`, `torchrun`, `--train-subset`,
 `--seed`, `--device`, `--name` and the speed switches; `--help` lists them all.
@@ -241,7 +241,7 @@ def _data(c: Configs) -> FolderData:
 
 # Training batches come from loader workers that decode and crop; the rest of
 # the augmentation happens in the workers too (`torchvision`) or on the device
-# a batch at a time (`batched`, the default on a GPU).
+# a batch at a time (`batched`, the default on a GPU and a CPU).
 
 @option(Configs.train_loader)
 def _train_loader(c: Configs):

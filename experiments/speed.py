@@ -4,8 +4,8 @@ title: Training fast
 nav_order: 4
 summary: >
   The settings that make a ConvMixer training step fast: memory format,
-  torch.compile, a fused AdamW, mixed precision, non-blocking copies and the
-  data pipeline, each with a switch to turn it off.
+  torch.compile, a fused AdamW, mixed precision, non-blocking copies, keeping
+  freed memory and the data pipeline, each with a switch.
 ---
 
 # Training fast
@@ -20,13 +20,14 @@ with one job, so that the experiment and the
 | knob | function | what it buys |
 |---|---|---|
 | memory format | [`prepare_model`](#prepare_model) | `channels_last` (NHWC) lets oneDNN on CPU and cuDNN on GPU pick faster convolution kernels |
-| `torch.compile` | [`prepare_model`](#prepare_model) | fuses activation, batch normalization and the residual add into few kernels, so the tensors are read once instead of three times |
+| `torch.compile` | [`prepare_model`](#prepare_model) | on a GPU, fuses activation, batch normalization and the residual add into few kernels, so the tensors are read once instead of three times; on a CPU it lost to eager mode (see [`default_settings`](#default_settings)) |
 | fused AdamW | [`make_optimizer`](#make_optimizer) | one kernel updates all parameters instead of a loop of small ones |
 | mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler) | bf16 or fp16 matrix units on GPUs |
 | asynchronous copies | [`to_device_batch`](#to_device_batch) | the copy of the next batch to the GPU overlaps the compute |
-| data pipeline | [`default_settings`](#default_settings) picks one of the [two pipelines](cifar10_data.html#data-pipelines) | on a GPU, augmenting whole batches on the device keeps it fed; a CPU's loader workers could not |
+| freed memory kept | [`keep_freed_memory`](#keep_freed_memory) | on a CPU, each large tensor reuses memory the process already has instead of asking the kernel for fresh pages |
+| data pipeline | [`default_settings`](#default_settings) picks one of the [two pipelines](cifar10_data.html#data-pipelines) | whole batches augmented between steps: a GPU never waits for CPU workers, and a CPU's cores are not shared with worker processes |
 
-None of the first five changes what is computed beyond floating point rounding;
+None of the first six changes what is computed beyond floating point rounding;
 a test checks that the fast path and the plain eager path give the same losses
 after 20 steps from the same weights and batches. The two data pipelines apply
 the same augmentations with the same probabilities, but draw their random
@@ -40,8 +41,11 @@ This file depends only on `torch` and the Python standard library.
 """
 
 import contextlib
+import ctypes
 import functools
+import platform
 import shutil
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import ContextManager, Iterable, Optional, Tuple, Union
@@ -97,6 +101,8 @@ class SpeedSettings:
       image in data loader workers, `'batched'` augments whole batches on the
       device (see the [data page](cifar10_data.html#data-pipelines)); the
       per-image one works on every device, so it is the default
+    * `keep_memory` keeps the memory of freed tensors in the process for the
+      next ones ([`keep_freed_memory`](#keep_freed_memory))
     """
     channels_last: bool
     compile: bool
@@ -104,24 +110,29 @@ class SpeedSettings:
     precision: str
     compile_mode: Optional[str] = None
     augment: str = 'torchvision'
+    keep_memory: bool = False
 
 
 def default_settings(device: DeviceLike) -> SpeedSettings:
     """
     ## The defaults, chosen by measurement
 
-    **CPU.** The benchmark's sweep on a 2-core x86 machine with AVX-512 (torch
-    2.14, ConvMixer-256/8, batch 128, all settings timed in turns) gave, in
-    images/s: eager NCHW 32, eager channels_last 39, compiled NCHW 35, compiled
-    channels_last 40, and with fused AdamW 45, against 33 for the
-    reference-style loop; on a 2-core AMD machine with AVX2 only, the default
-    path trains at 1.38 times the reference-style loop's speed
-    (see the Performance page). channels_last speeds up the convolutions
-    (oneDNN's NHWC kernels, the backward pass most of all); compiling keeps
-    every tensor in that layout and fuses the activation, batch normalization
-    and residual add between them. bf16 autocast brought nothing on the first
-    machine and is twenty times slower on the second, which has no bf16
-    instructions, so CPU training stays in fp32.
+    **CPU.** Eager mode, channels_last, fused AdamW, fp32, freed memory kept.
+    The benchmark's sweep on a 2-core AMD EPYC with AVX2 (torch 2.14,
+    ConvMixer-256/8, batch 128, every setting in a process of its own, timed in
+    turns; see the Performance page) gave, in images/s: the reference-style
+    loop 18.1 (31.6 with freed memory kept); eager NCHW 18.0; eager
+    channels_last 23.1, with fused AdamW 23.2, and with freed memory kept
+    39.6; compiled 23.5, and with freed memory kept 34.7. channels_last speeds
+    up oneDNN's convolutions (the backward pass most of all). [Keeping freed
+    memory](#keep_freed_memory) removes the page faults of a hundred fresh
+    32 MiB tensors a step, which slowed every element-wise operation. Once
+    they are gone, compiling loses: its fused backward kernels compute GELU,
+    an `erf` per value, again from the convolution's output (their names in
+    the profile say so), where eager mode reads back the value it stored.
+    (On an AVX-512 machine measured before freed memory was kept, compiling
+    did help, 45 images/s against 39; `--compile` is the switch.) bf16 autocast is many times slower on a CPU without bf16
+    instructions (2.3 images/s), so CPU training stays in fp32.
 
     **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
     gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
@@ -130,15 +141,14 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     slow for others), so it is off by default here and left to the benchmark's
     A/B test.
 
-    **The data pipeline.** On a CPU, per-image `torchvision` transforms in 2
-    loader workers cost about 1 ms an image, against some 40 ms of training
-    step: 2 % of it. The batched pipeline costs half as much, in the training
-    process, and the benchmark measured the two end to end within noise of
-    each other (22.9 and 23.1 images/s on the AVX2 machine), so a CPU keeps
-    the per-image pipeline, as the reference has it. A GPU trains on tens of
-    thousands of images per second, which two workers at 1 ms an image
-    cannot feed: on CUDA the training set sits on the GPU and is augmented a
-    batch at a time (`'batched'`).
+    **The data pipeline.** `'batched'` on both. A GPU trains on tens of
+    thousands of images per second, which two loader workers at 1 ms an image
+    cannot feed, so the training set sits on the GPU and is augmented a batch
+    at a time. On a CPU the batched pipeline costs 0.2 ms an image in the
+    training process, and end to end it kept nearly all of the model's speed:
+    42.7 and 39.5 images/s in two runs, against 28.7 and 25.8 with per-image
+    transforms in 2 loader workers, which are forked anew for every epoch from
+    a process holding gigabytes and compete with the step for the 2 cores.
     """
     device = _device(device)
     if device.type == 'cuda':
@@ -146,8 +156,8 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
         return SpeedSettings(channels_last=False, compile=compile_available('cuda'), fused=True,
                              precision='bf16' if bf16 else 'fp16', augment='batched')
     if device.type == 'cpu':
-        return SpeedSettings(channels_last=True, compile=compile_available('cpu'), fused=True,
-                             precision='fp32', augment='torchvision')
+        return SpeedSettings(channels_last=True, compile=False, fused=True, precision='fp32',
+                             augment='batched', keep_memory=True)
     # Anything else (`mps`, ...): the plain path, which works everywhere.
     return SpeedSettings(channels_last=False, compile=False, fused=False, precision='fp32',
                          augment='torchvision')
@@ -217,7 +227,7 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
     On a CPU, bf16 is fast only with instructions made for it (AVX-512 BF16 or
     AMX): without them oneDNN does not take bf16 convolutions, and PyTorch's
     fallback runs the depth-wise convolution one channel at a time, some
-    twenty times slower than fp32 (measured: 1 image/s against 23 for
+    many times slower than fp32 (measured: 2.3 images/s against 39.6 for
     ConvMixer-256/8 on a 2-core AVX2 machine). So we warn.
     """
     if precision not in PRECISIONS:
@@ -272,6 +282,78 @@ def to_device_batch(images: torch.Tensor, labels: torch.Tensor, device: DeviceLi
     if channels_last and images.dim() == 4:
         images = images.contiguous(memory_format=torch.channels_last)
     return images, labels
+
+
+# glibc's [`mallopt`](https://man7.org/linux/man-pages/man3/mallopt.3.html)
+# parameters that decide what happens to freed memory
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+# Their values in a process that has run a while: `malloc` raises its mmap
+# threshold to the largest block freed so far, up to 32 MiB, and the trim
+# threshold to twice that; at most 65536 blocks are mmapped.
+_MMAP_THRESHOLD_MAX, _DEFAULT_MMAP_MAX = 32 * 2 ** 20, 65536
+_INT_MAX = 2 ** 31 - 1
+
+
+@functools.lru_cache(maxsize=None)
+def _glibc() -> Optional[ctypes.CDLL]:
+    """The C library where it is glibc (Linux), else `None`."""
+    if not sys.platform.startswith('linux') or platform.libc_ver()[0] != 'glibc':
+        return None
+    try:
+        return ctypes.CDLL('libc.so.6')
+    except OSError:
+        return None
+
+
+def keep_freed_memory(keep: bool = True) -> bool:
+    """
+    ## Keep freed memory for the next tensors (CPU)
+
+    PyTorch asks the C library for the memory of every CPU tensor and gives it
+    back when the tensor dies. A training step of ConvMixer-256/8 on a batch of
+    128 CIFAR-10 images makes about a hundred activations and gradients of
+    `[128, 256, 16, 16]` floats, 32 MiB each. glibc's `malloc` serves blocks that
+    large with a fresh `mmap` from the kernel and returns them with `munmap`
+    when they are freed (its threshold for doing so can grow to 32 MiB at most,
+    just below our tensors). So every step the kernel hands out the same
+    gigabytes again as new zeroed pages, one page fault for each 4 KiB on first
+    touch: 8192 faults for each tensor, and the step pays for them inside
+    every GELU, batch norm and convolution that writes a new tensor. On the
+    2-core AVX2 machine of the Performance page, GELU of one such tensor took
+    26 ms into fresh memory and 12 ms into reused memory, and the whole
+    training step went from 23.2 to 39.6 images/s.
+
+    With `keep=True` we tell glibc to serve every block from its heap
+    (`M_MMAP_MAX` 0) and never to shrink the heap (`M_TRIM_THRESHOLD` as large
+    as it goes): a freed block stays in the process and the next tensor of the
+    same size takes it, pages already mapped. The cost is that the process
+    holds on to its peak memory until it exits, which a training process
+    reaches again every step anyway. Preloading another allocator such as
+    jemalloc or tcmalloc has the same effect, but must be arranged before
+    Python starts; this needs nothing installed.
+
+    `keep=False` puts back the settings glibc reaches by itself in a process
+    that has run a while (blocks of 32 MiB and more mmapped, the heap trimmed
+    above 64 MiB of free space) and returns the free memory to the kernel
+    (`malloc_trim`). The [benchmark](../benchmarks/train_speed.html) does this
+    after each turn of a path, so that the processes waiting for their turns
+    do not all hold their peak memory at once.
+
+    Returns whether the setting took effect: it does only on Linux with glibc,
+    and changes nothing elsewhere (macOS, Windows and musl have allocators of
+    their own). It is a setting of the whole process, and tensors on a GPU do
+    not go through it (PyTorch caches GPU memory itself).
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    if keep:
+        return bool(libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, _INT_MAX))
+    done = bool(libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+                and libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
+                and libc.mallopt(_M_TRIM_THRESHOLD, 2 * _MMAP_THRESHOLD_MAX))
+    libc.malloc_trim(0)
+    return done
 
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -175,6 +175,7 @@ class TrainerConfigs(TrainValidConfigs):
     channels_last: bool  # store activations as NHWC
     fused_optimizer: bool  # single-kernel AdamW
     augment: str  # torchvision (per image, in workers) or batched (on the device)
+    keep_memory: bool  # keep freed memory in the process for the next tensors (glibc)
     sync_bn: bool = False  # batch statistics over all processes of a torchrun run (CUDA)
 
     # Not a setting (no help text): an experiment whose data has many classes
@@ -197,13 +198,16 @@ class TrainerConfigs(TrainValidConfigs):
     def prepare(self, model: nn.Module) -> nn.Module:
         """
         The model as it is trained: SyncBatchNorm when asked for (before
-        compiling), on the device, in the chosen memory format, compiled. Call
-        it right after building the model from `seed`, so every process starts
+        compiling), on the device, in the chosen memory format, compiled, in a
+        process that [keeps freed memory](speed.html#keep_freed_memory) when
+        asked to (the default on CPU). Call it right after building the model from `seed`, so every process starts
         from the same weights; from here on each process draws its own
         augmentations.
         """
         if self.sync_bn and self.dist_info.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if self.keep_memory:
+            speed.keep_freed_memory()
         model = speed.prepare_model(model, self.device, channels_last=self.channels_last,
                                     compile=self.compile)
         runs.seed_everything(self.seed + self.dist_info.rank)
@@ -408,7 +412,7 @@ def _speed_default(field: str):
 
 for _key, _field in (('precision', 'precision'), ('compile', 'compile'),
                      ('channels_last', 'channels_last'), ('fused_optimizer', 'fused'),
-                     ('augment', 'augment')):
+                     ('augment', 'augment'), ('keep_memory', 'keep_memory')):
     option(getattr(TrainerConfigs, _key), 'device_default')(_speed_default(_field))
 
 

@@ -81,3 +81,81 @@ def test_time_in_turns_interleaves_and_times_every_path_long_enough():
 def test_ratios_are_taken_per_pair():
     assert ratios_per_pair([10, 30, 20], [5, 10, 10]) == [2, 3, 2]
     assert median_and_range([2, 3, 2]) == (2, 2, 3)
+
+
+def test_each_turn_is_framed_by_its_runners_hooks():
+    events = []
+
+    def runner(name):
+        def run():
+            events.append(('run', name))
+            return 1
+        return run
+
+    hooks = {phase: {name: (lambda phase=phase, name=name: events.append((phase, name))) for name in 'ab'}
+             for phase in ('before', 'after')}
+    time_in_turns({'a': runner('a'), 'b': runner('b')}, torch.device('cpu'), warmup=1, turn_s=0.001,
+                  total_s=0.002, min_turns=2, before_turn=hooks['before'], after_turn=hooks['after'],
+                  log=lambda line: None)
+    # Every stretch of a runner's calls (warm-up included) sits between its own
+    # before and after, and no other runner's hook runs inside it
+    current = None
+    for phase, name in events:
+        if phase == 'before':
+            assert current is None
+            current = name
+        elif phase == 'run':
+            assert current == name
+        else:
+            assert current == name
+            current = None
+    assert current is None
+    assert sum(1 for e in events if e == ('before', 'a')) == sum(1 for e in events if e == ('after', 'a')) >= 3
+
+
+class _Counter:
+    """A path for the process tests: counts its calls, in its own process."""
+
+    def __init__(self, images: int, fail: str = ''):
+        if fail == 'build':
+            raise ValueError("cannot build this path")
+        self.images, self.calls, self.fail = images, 0, fail
+
+    def run(self) -> int:
+        self.calls += 1
+        return self.images
+
+    def pid(self) -> int:
+        import os
+        return os.getpid()
+
+    def calls_so_far(self) -> int:
+        return self.calls
+
+    def broken(self):
+        raise KeyError('no such thing')
+
+
+def test_a_path_runs_in_a_process_of_its_own():
+    import multiprocessing
+    import os
+    from benchmarks.path_process import PathProcess
+    path = PathProcess('counter', _Counter, 3)
+    try:
+        assert path() == 3 and path() == 3
+        # The first call happened while building; state lives in the child
+        assert path.call('calls_so_far') == 3 and path.first_call_s >= 0
+        assert path.call('pid') != os.getpid()
+        # An error in the child comes back as one line naming the path, and the path still serves
+        with pytest.raises(RuntimeError, match="counter: KeyError"):
+            path.call('broken')
+        assert path() == 3
+    finally:
+        path.close()
+    assert not multiprocessing.active_children()
+
+
+def test_a_path_that_cannot_be_built_says_why():
+    from benchmarks.path_process import PathProcess
+    with pytest.raises(RuntimeError, match="broken path: ValueError: cannot build this path"):
+        PathProcess('broken path', _Counter, 3, 'build')

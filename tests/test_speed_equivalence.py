@@ -1,6 +1,7 @@
 """
-The fast training path (torch.compile, channels_last, fused AdamW) computes the
-same training as the plain eager path: from the same initial weights and the
+The fast training paths (the CPU default: channels_last, fused AdamW, freed
+memory kept; and the same compiled) compute the same training as the plain
+eager path: from the same initial weights and the
 same batches, the losses of 20 steps agree within a stated tolerance. And the
 speed benchmark's reference-style model is the same network as ours.
 """
@@ -11,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from experiments.speed import autocast, make_optimizer, prepare_model, to_device_batch
+from experiments.speed import (autocast, default_settings, keep_freed_memory, make_optimizer,
+                               prepare_model, to_device_batch)
 from labml_convmixer.model import convmixer
 
 STEPS = 20
@@ -55,15 +57,22 @@ def train(model, batches, *, channels_last, compile, fused, precision='fp32'):
     return torch.tensor(losses), model
 
 
-def test_fast_path_trains_like_eager():
+@pytest.mark.parametrize('compile', [False, True], ids=['cpu-default', 'compiled'])
+def test_fast_path_trains_like_eager(compile):
     torch.manual_seed(0)
     model = convmixer(32, 2, kernel_size=5, patch_size=2, n_classes=10)
     batches = learnable_batches()
+    fast = default_settings('cpu')
+    assert fast.channels_last and fast.fused and fast.keep_memory
 
     eager_losses, eager_model = train(copy.deepcopy(model), batches,
                                       channels_last=False, compile=False, fused=False)
-    fast_losses, fast_model = train(copy.deepcopy(model), batches,
-                                    channels_last=True, compile=True, fused=True)
+    try:
+        keep_freed_memory(fast.keep_memory)
+        fast_losses, fast_model = train(copy.deepcopy(model), batches,
+                                        channels_last=fast.channels_last, compile=compile, fused=fast.fused)
+    finally:
+        keep_freed_memory(False)
 
     # The run did learn, so the comparison is of a real training trajectory
     assert eager_losses[-5:].mean() < eager_losses[:5].mean() - 0.1

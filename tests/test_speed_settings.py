@@ -64,12 +64,15 @@ def test_to_device_batch():
 def test_default_settings():
     cpu = speed.default_settings('cpu')
     assert cpu.precision == 'fp32' and cpu.channels_last and cpu.fused
-    assert cpu.compile == speed.compile_available('cpu')
+    # Measured: eager beats compiled on CPU once freed memory is kept
+    assert not cpu.compile and cpu.keep_memory
     other = speed.default_settings('meta')
-    assert not other.compile and other.precision == 'fp32'
-    # The data pipeline: loader workers keep up with a CPU, a GPU needs batches augmented on it
-    assert cpu.augment == 'torchvision' and other.augment == 'torchvision'
-    assert speed.default_settings('cuda').augment == 'batched'
+    assert not other.compile and other.precision == 'fp32' and not other.keep_memory
+    assert not speed.default_settings('cuda').keep_memory
+    # The data pipeline: whole batches augmented between steps on a CPU (loader workers
+    # would compete with the step for the cores) and on a GPU (they could not feed it)
+    assert cpu.augment == 'batched' and speed.default_settings('cuda').augment == 'batched'
+    assert other.augment == 'torchvision'
 
 
 def test_benchmark_runs_and_reports(tmp_path, capsys):
@@ -83,9 +86,9 @@ def test_benchmark_runs_and_reports(tmp_path, capsys):
     assert 'ratios ours / baseline' in printed and 'machine:' in printed and 'GFLOP' in printed
     report = json.loads(out.read_text())
     kinds = sorted((r['kind'], r['name']) for r in report['results'])
-    assert kinds == [('e2e', 'baseline'), ('e2e', 'ours'), ('e2e', 'ours, batched augment'),
+    assert kinds == [('e2e', 'baseline'), ('e2e', 'ours'), ('e2e', 'ours, per-image augment'),
                      ('model', 'baseline'), ('model', 'ours'),
-                     ('pipeline', 'baseline'), ('pipeline', 'ours'), ('pipeline', 'ours, batched augment')]
+                     ('pipeline', 'baseline'), ('pipeline', 'ours'), ('pipeline', 'ours, per-image augment')]
     # At least three turns each, in turns, and a ratio for every pair of them
     model = {r['name']: r for r in report['results'] if r['kind'] == 'model'}
     assert len(model['ours']['repeats']) == len(model['baseline']['repeats']) >= 3
@@ -97,34 +100,39 @@ def test_benchmark_runs_and_reports(tmp_path, capsys):
     assert set(report['efficiency']) == {'model: baseline', 'model: ours'}
     assert set(report['profile']) == {'baseline', 'ours'}
     assert 'isa' in report['machine'] and report['machine']['torch_cpu_capability']
-    # On CPU our end-to-end path is the experiment's default there: per-image torchvision transforms
-    ours = next(r for r in report['results'] if (r['kind'], r['name']) == ('e2e', 'ours'))
-    assert ours['settings']['augment'] == 'torchvision'
+    # On CPU our end-to-end path is the experiment's default there: batches augmented
+    # between steps, with freed memory kept; the baseline records no settings of ours
+    by_name = {(r['kind'], r['name']): r for r in report['results']}
+    assert by_name[('e2e', 'ours')]['settings']['augment'] == 'batched'
+    assert by_name[('e2e', 'ours, per-image augment')]['settings']['augment'] == 'torchvision'
+    assert by_name[('model', 'ours')]['settings']['keep_memory'] is True
+    assert by_name[('model', 'baseline')]['settings'] == {}
+    assert set(report['ratios']) == {'model: ours', 'e2e: ours', 'e2e: ours, per-image augment'}
     for r in report['results']:
         assert r['images_per_s'] > 0 and len(r['repeats']) >= 1
     assert report['machine']['cpu_cores'] >= 1
 
 
 def test_benchmark_takes_its_pipeline_from_the_device_defaults(tmp_path, monkeypatch):
-    # With `batched` as the device's default our end-to-end path uses it, and the
-    # extra "batched augment" row (only there to compare with) is left out.
+    # With per-image transforms as the device's default our end-to-end path uses
+    # them, and the batched pipeline gets the extra row to compare with.
     from dataclasses import replace
-    from benchmarks import train_speed
-    monkeypatch.setattr(train_speed, 'default_settings',
-                        lambda device: replace(speed.default_settings(device), augment='batched'))
+    from benchmarks import benchmark_cli, train_speed
+    monkeypatch.setattr(benchmark_cli, 'default_settings',
+                        lambda device: replace(speed.default_settings(device), augment='torchvision'))
     out = tmp_path / 'results.json'
     small = ['--device', 'cpu', '--d-model', '8', '--n-layers', '1', '--batch-size', '8', '--images', '16',
              '--turn-seconds', '0.05', '--seconds', '0.1', '--no-compile', '--workers', '0',
              '--skip', 'model', '--skip', 'pipeline', '--json', str(out)]
     train_speed.main(small)
     results = json.loads(out.read_text())['results']
-    assert [r['name'] for r in results] == ['baseline', 'ours']
-    assert results[1]['settings']['augment'] == 'batched'
-    # `--our-augment` overrides the default
-    train_speed.main(small + ['--our-augment', 'torchvision'])
-    results = json.loads(out.read_text())['results']
     assert [r['name'] for r in results] == ['baseline', 'ours', 'ours, batched augment']
-    assert results[1]['settings']['augment'] == 'torchvision'
+    assert [r['settings']['augment'] for r in results[1:]] == ['torchvision', 'batched']
+    # `--our-augment` overrides the default
+    train_speed.main(small + ['--our-augment', 'batched'])
+    results = json.loads(out.read_text())['results']
+    assert [r['name'] for r in results] == ['baseline', 'ours', 'ours, per-image augment']
+    assert results[1]['settings']['augment'] == 'batched'
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch):
@@ -161,3 +169,80 @@ def test_time_chart_shows_each_path_and_the_peak(tmp_path):
     svg = (tmp_path / 'time.svg').read_text()
     # The totals per image, and the time the arithmetic takes at the peak: 0.5 GFLOP at 100 GFLOP/s
     assert '50.0 ms' in svg and '35.0 ms' in svg and 'fp32 peak: 5.0 ms' in svg
+
+
+def _page_faults_of_large_tensors(rounds: int = 3) -> int:
+    """Minor page faults while a 40 MiB tensor and two results of it are made and freed."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(rounds):
+        a = torch.ones(40 * 2 ** 20 // 4)
+        b = torch.nn.functional.gelu(a * 2)
+        assert float(b[0]) > 1.9
+        del a, b
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+def test_keep_freed_memory_reuses_pages_and_can_give_them_back():
+    # 40 MiB is above the largest threshold up to which glibc keeps freed blocks
+    # by itself, so by default each round maps the tensors' pages anew.
+    import platform
+    import resource
+    if platform.libc_ver()[0] != 'glibc':
+        # Other C libraries: nothing to set, and it says so
+        assert not speed.keep_freed_memory()
+        return
+    pages = 40 * 2 ** 20 // resource.getpagesize()
+    try:
+        assert speed.keep_freed_memory(False)
+        # 3 rounds of 3 tensors: by default about 9 tensors' worth of new pages
+        assert _page_faults_of_large_tensors() >= 3 * pages
+        assert speed.keep_freed_memory(True)
+        _page_faults_of_large_tensors(3)  # the heap grows to what the rounds need
+        # then the same tensors take the same, already mapped memory: not even
+        # one tensor's worth of new pages in 3 rounds
+        assert _page_faults_of_large_tensors() < pages
+        # Put back (as the benchmark does for the baseline): the memory goes back to
+        # the kernel, and the next tensors map new pages again
+        assert speed.keep_freed_memory(False)
+        assert _page_faults_of_large_tensors() >= pages
+    finally:
+        speed.keep_freed_memory(False)
+
+
+def test_trainer_keeps_freed_memory_when_asked(monkeypatch):
+    # `prepare` reads only plain settings, so a namespace stands in for the configs
+    from types import SimpleNamespace
+    from experiments.trainer import TrainerConfigs
+    calls = []
+    monkeypatch.setattr(speed, 'keep_freed_memory', lambda keep=True: calls.append(keep) or True)
+    configs = SimpleNamespace(sync_bn=False, keep_memory=True, device=torch.device('cpu'), channels_last=False,
+                              compile=False, seed=0, dist_info=SimpleNamespace(enabled=False, rank=0))
+    model = TrainerConfigs.prepare(configs, torch.nn.Linear(2, 2))
+    assert calls == [True] and isinstance(model, torch.nn.Linear)
+    configs.keep_memory = False
+    TrainerConfigs.prepare(configs, torch.nn.Linear(2, 2))
+    assert calls == [True]
+
+
+def test_benchmark_sweep_times_each_variant_in_turns(tmp_path, monkeypatch):
+    # The sweep's own rows around the variants: the reference-style loop with and
+    # without kept memory, and our defaults with a thread fewer; a variant this
+    # machine cannot run is reported and left out.
+    from benchmarks import train_speed
+    eager = speed.SpeedSettings(channels_last=True, compile=False, fused=True, precision='fp32')
+    monkeypatch.setattr(train_speed, 'sweep_variants', lambda device, base, kernels: [
+        ('eager channels_last', eager, None), ('impossible', speed.SpeedSettings(
+            channels_last=True, compile=False, fused=True, precision='fp8'), None)])
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 2)
+    out = tmp_path / 'results.json'
+    train_speed.main(['--device', 'cpu', '--d-model', '8', '--n-layers', '1', '--batch-size', '4',
+                      '--turn-seconds', '0.05', '--seconds', '0.1', '--sweep', '--skip', 'model', '--skip', 'e2e',
+                      '--skip', 'pipeline', '--json', str(out)])
+    sweep = {r['name']: r for r in json.loads(out.read_text())['results'] if r['kind'] == 'sweep'}
+    assert list(sweep) == ['baseline loop', 'baseline loop, kept memory', 'eager channels_last',
+                           'defaults, 1 thread']
+    assert sweep['baseline loop']['settings'] == {}
+    assert sweep['baseline loop, kept memory']['settings'] == {'keep_memory': True}
+    assert sweep['defaults, 1 thread']['settings']['threads'] == 1
+    assert all(len(r['repeats']) >= 3 and r['images_per_s'] > 0 for r in sweep.values())

@@ -36,7 +36,7 @@ def links(line_html: str) -> List[str]:
 # Each once linked to a project method or attribute of the same name.
 @pytest.mark.parametrize('source,snippet,attr', [
     ('labml_convmixer/model.py', 'chosen.add(i % n)', 'add'),
-    ('benchmarks/train_speed.py', 'torch._dynamo.config', 'config'),
+    ('benchmarks/train_speed.py', 'torch.utils.data.DataLoader', 'data'),
     ('benchmarks/train_speed.py', 'parser.error(', 'error'),
     ('experiments/launch.py', 'logger.log(', 'log'),
     ('experiments/reports.py', 'logger.log(', 'log'),
