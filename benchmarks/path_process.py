@@ -75,8 +75,9 @@ class PathProcess:
         context = multiprocessing.get_context('spawn')
         self._conn, child_conn = context.Pipe()
         # Not a daemon: a path's data loader starts worker processes of its own.
-        self._process = context.Process(target=_serve, args=(child_conn, multiprocessing.get_start_method(), build, build_args),
-                                        name=f'benchmark path: {name}')
+        self._process = context.Process(
+            target=_serve, args=(child_conn, multiprocessing.get_start_method(), build, build_args),
+            name=f'benchmark path: {name}')
         self._process.start()
         child_conn.close()
         try:

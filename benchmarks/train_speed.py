@@ -84,7 +84,7 @@ if _root not in sys.path:
 
 from labml_convmixer.model import convmixer  # noqa: E402
 from benchmarks.reference_loop import N_CLASSES, BaselineLoop  # noqa: E402
-from benchmarks.benchmark_cli import command_line, our_settings, parse_args  # noqa: E402
+from benchmarks.benchmark_cli import command_line, device_and_sizes, our_settings, parse_args  # noqa: E402
 from benchmarks.path_process import PathProcess  # noqa: E402
 from benchmarks.flops import count_training_flops, operator_group, peak_gflops, read_cpuinfo  # noqa: E402
 from benchmarks.speed_report import (RESULTS, Result, atomic_write, efficiency, machine_info,  # noqa: E402
@@ -245,7 +245,8 @@ class PathRunner:
         if spec.kind != 'pipeline':
             self.loop = (OurLoop(args, device, spec.settings, kernel_size=spec.kernel_size) if ours
                          else BaselineLoop(args, device))
-        self.batch = fixed_batch(args, device, ours and spec.settings.channels_last)
+        channels_last = ours and spec.settings.channels_last
+        self.batch = None if self.loop is None else fixed_batch(args, device, channels_last)
         if spec.kind != 'model':
             images, labels = synthetic_cifar(args.images)
             self.loader = (our_batches(images, labels, args.batch_size, args.workers, device,
@@ -409,19 +410,8 @@ def show(r: Result):
 
 def main(argv=None):
     parser, args = parse_args(argv)
-    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available here; use --device cpu")
+    device = device_and_sizes(parser, args)
     cuda = device.type == 'cuda'
-    # Sizes per device: a CPU epoch of 512 images takes about 10 s, a GPU one measures a real epoch.
-    defaults = dict(batch_size=512 if cuda else 128, steps=20 if cuda else 1, warmup=3 if cuda else 2,
-                    images=50_000 if cuda else 512)
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    for key in ('batch_size', 'steps', 'images', 'd_model', 'n_layers', 'turn_seconds', 'seconds'):
-        if getattr(args, key) <= 0:
-            parser.error(f"--{key.replace('_', '-')} must be positive, got {getattr(args, key)}")
     settings = our_settings(args, device)
     if args.docs_only:
         source = RESULTS / f'{device.type}.json'

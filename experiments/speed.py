@@ -131,8 +131,9 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     an `erf` per value, again from the convolution's output (their names in
     the profile say so), where eager mode reads back the value it stored.
     (On an AVX-512 machine measured before freed memory was kept, compiling
-    did help, 45 images/s against 39; `--compile` is the switch.) bf16 autocast is many times slower on a CPU without bf16
-    instructions (2.3 images/s), so CPU training stays in fp32.
+    did help, 45 images/s against 39; `--compile` is the switch.) bf16
+    autocast is many times slower on a CPU without bf16 instructions (2.3
+    images/s), so CPU training stays in fp32.
 
     **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
     gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
@@ -227,8 +228,8 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
     On a CPU, bf16 is fast only with instructions made for it (AVX-512 BF16 or
     AMX): without them oneDNN does not take bf16 convolutions, and PyTorch's
     fallback runs the depth-wise convolution one channel at a time, some
-    many times slower than fp32 (measured: 2.3 images/s against 39.6 for
-    ConvMixer-256/8 on a 2-core AVX2 machine). So we warn.
+    seventeen times slower than fp32 (measured: 2.3 images/s against 39.6
+    for ConvMixer-256/8 on a 2-core AVX2 machine). So we warn.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")

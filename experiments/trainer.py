@@ -200,9 +200,9 @@ class TrainerConfigs(TrainValidConfigs):
         The model as it is trained: SyncBatchNorm when asked for (before
         compiling), on the device, in the chosen memory format, compiled, in a
         process that [keeps freed memory](speed.html#keep_freed_memory) when
-        asked to (the default on CPU). Call it right after building the model from `seed`, so every process starts
-        from the same weights; from here on each process draws its own
-        augmentations.
+        asked to (the default on CPU). Call it right after building the model
+        from `seed`, so every process starts from the same weights; from here
+        on each process draws its own augmentations.
         """
         if self.sync_bn and self.dist_info.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -246,3 +246,24 @@ def test_benchmark_sweep_times_each_variant_in_turns(tmp_path, monkeypatch):
     assert sweep['baseline loop, kept memory']['settings'] == {'keep_memory': True}
     assert sweep['defaults, 1 thread']['settings']['threads'] == 1
     assert all(len(r['repeats']) >= 3 and r['images_per_s'] > 0 for r in sweep.values())
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--batch-size', '0'], '--batch-size must be positive, got 0'),
+    (['--seconds', '-1'], '--seconds must be positive, got -1.0'),
+])
+def test_benchmark_refuses_sizes_that_cannot_be_measured(argv, message, capsys):
+    from benchmarks.train_speed import main
+    with pytest.raises(SystemExit) as stop:
+        main(['--device', 'cpu'] + argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_benchmark_sizes_default_per_device():
+    from benchmarks.benchmark_cli import device_and_sizes, parse_args
+    parser, args = parse_args(['--device', 'cpu'])
+    assert device_and_sizes(parser, args).type == 'cpu'
+    assert (args.batch_size, args.steps, args.warmup, args.images) == (128, 1, 2, 512)
+    parser, args = parse_args(['--device', 'cpu', '--batch-size', '32'])
+    device_and_sizes(parser, args)
+    assert args.batch_size == 32
