@@ -56,7 +56,7 @@ def time_in_turns(runners: Dict[str, Callable[[], int]], device: torch.device, *
                   turn_s: float = 6.0, total_s: float = 30.0, min_turns: int = 3,
                   before_turn: Optional[Dict[str, Callable[[], None]]] = None,
                   after_turn: Optional[Dict[str, Callable[[], None]]] = None,
-                  log: Callable[[str], None] = print) -> Turns:
+                  log: Optional[Callable[[str], None]] = None) -> Turns:
     """
     Each runner does a unit of work (a training step, an epoch) and returns the
     number of images it processed. After `warmup` untimed calls each, the
@@ -64,8 +64,10 @@ def time_in_turns(runners: Dict[str, Callable[[], int]], device: torch.device, *
     have passed; turns go on until every runner has `total_s` seconds of timed
     work and `min_turns` turns. `before_turn[name]` and `after_turn[name]`,
     where given, run untimed before and after each turn (and the warm-up) of
-    that runner.
+    that runner. Each turn's rates go to `log`, by default printed at once
+    (flushed, so that progress shows when the output goes to a file).
     """
+    log = log or (lambda line: print(line, flush=True))
     before_turn, after_turn = before_turn or {}, after_turn or {}
     no_setup = lambda: None  # noqa: E731
     warmup_s = {}

@@ -2,9 +2,9 @@
 ---
 title: Distributed training
 summary: >
-  One process per device under torchrun: where a process stands, starting the
-  process group, keeping batch-norm statistics equal, splitting the test set,
-  and a digest to check that every process ends with the same weights.
+  One process per device under torchrun: where a process stands, starting and
+  closing the process group, keeping batch-norm statistics equal, splitting the
+  test set, and a digest to check that every process ends with the same weights.
 nav_order: 11
 ---
 
@@ -66,6 +66,22 @@ def init_distributed(device: torch.device) -> DistInfo:
         torch.cuda.set_device(info.local_rank)
     dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return info
+
+
+def end_distributed(info: DistInfo, finished: bool):
+    """
+    Close the process group. After a finished run each process first waits
+    for the others at a barrier: the first process is still writing the
+    run's summary when the rest are done, and a process that tears down its
+    connections while a peer still holds the other end can abort on its way
+    out, failing a run that had finished. After an error the peers may be
+    gone or stuck, so no process waits for them.
+    """
+    if not info.enabled:
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def broadcast_buffers(model: nn.Module):

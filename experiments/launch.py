@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
-import torch.distributed as dist
 
 from labml import experiment, lab, logger
 
@@ -188,15 +187,18 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                         "on CPUs", 2)
     info = distributed.init_distributed(device)
     labml_internals.configure_console(info.is_main)
+    finished = False
     try:
         if args.evaluate:
-            return evaluate_run(configs_class, run_path, checkpoint, overrides)
-        if getattr(args, 'eval_only', False):
-            return evaluate_start(configs_class, overrides, info, name)
-        return train(configs_class, args, overrides, info, name, run_path, checkpoint)
+            status = evaluate_run(configs_class, run_path, checkpoint, overrides)
+        elif getattr(args, 'eval_only', False):
+            status = evaluate_start(configs_class, overrides, info, name)
+        else:
+            status = train(configs_class, args, overrides, info, name, run_path, checkpoint)
+        finished = True
+        return status
     finally:
-        if info.enabled:
-            dist.destroy_process_group()
+        distributed.end_distributed(info, finished)
 
 
 def _make_configs(configs_class: type, info: distributed.DistInfo,

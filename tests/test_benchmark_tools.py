@@ -78,6 +78,17 @@ def test_time_in_turns_interleaves_and_times_every_path_long_enough():
     assert all(rate > 0 for rate in turns.rates['a'] + turns.rates['b'])
 
 
+def test_each_turn_is_printed_at_once(monkeypatch):
+    printed = []
+    monkeypatch.setattr('builtins.print', lambda *args, **kwargs: printed.append((args, kwargs)))
+    time_in_turns({'a': lambda: 1, 'b': lambda: 2}, torch.device('cpu'), warmup=1, turn_s=0.001,
+                  total_s=0.002, min_turns=2)
+    assert len(printed) >= 2
+    # Flushed, so progress shows while a long benchmark writes to a file
+    assert all(kwargs.get('flush') for _, kwargs in printed)
+    assert printed[0][0][0].startswith('  turn 1: a ') and 'b ' in printed[0][0][0]
+
+
 def test_ratios_are_taken_per_pair():
     assert ratios_per_pair([10, 30, 20], [5, 10, 10]) == [2, 3, 2]
     assert median_and_range([2, 3, 2]) == (2, 2, 3)

@@ -1,7 +1,8 @@
 """
 `torchrun` with two processes on CPU (gloo): DistributedDataParallel keeps the
 processes' models identical, only the first process writes the run folder,
-and a killed distributed run resumes to the same numbers.
+a killed distributed run resumes to the same numbers, and the process group
+is closed with every process waiting for the others only after a finished run.
 """
 
 import json
@@ -16,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from cifar10_testdata import ROOT, SCRIPT, TINY
+
+sys.path.insert(0, str(ROOT))
+from experiments import cifar10, distributed, launch  # noqa: E402
 
 METRICS = ('train_loss', 'train_accuracy', 'valid_loss', 'valid_accuracy')
 ENV = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
@@ -115,3 +119,47 @@ def test_killed_distributed_run_resumes_exactly(ddp_run, larger_synthetic_cifar,
     assert re.search(rf'resuming run {run.name} after epoch 1$', resumed.stdout, re.M)
     history = json.loads((run / 'summary.json').read_text())['history']
     assert [{k: r[k] for k in METRICS} for r in history] == [{k: r[k] for k in METRICS} for r in expected]
+
+
+@pytest.fixture
+def group_calls(monkeypatch):
+    """What a run does to its process group, without a process group."""
+    calls = []
+    monkeypatch.setattr(distributed.dist, 'barrier', lambda: calls.append('barrier'))
+    monkeypatch.setattr(distributed.dist, 'destroy_process_group',
+                        lambda: calls.append('destroy'))
+    return calls
+
+
+@pytest.mark.parametrize('finished, expected', [(True, ['barrier', 'destroy']),
+                                                (False, ['destroy'])])
+def test_process_group_closes_after_the_others_only_when_finished(group_calls, finished,
+                                                                  expected):
+    distributed.end_distributed(distributed.DistInfo(rank=1, world_size=2), finished)
+    assert group_calls == expected
+    group_calls.clear()
+    # A world of one process has no group to close
+    distributed.end_distributed(distributed.DistInfo(), finished)
+    assert group_calls == []
+
+
+def test_a_failing_distributed_run_does_not_wait_for_the_others(group_calls, monkeypatch,
+                                                               tmp_path):
+    def fail(*args, **kwargs):
+        raise RuntimeError('the data is gone')
+
+    monkeypatch.setattr(distributed, 'init_distributed',
+                        lambda device: distributed.DistInfo(rank=1, world_size=2))
+    monkeypatch.setattr(distributed, 'world_size', lambda: 2)
+    monkeypatch.setattr(launch, 'train', fail)
+    with pytest.raises(RuntimeError, match='the data is gone'):
+        launch.main(cifar10.Configs, name='cifar10', prog='cifar10.py', description='',
+                    checks=cifar10.CIFAR10_CHECKS,
+                    argv=['--logs-dir', str(tmp_path), '--device', 'cpu'])
+    assert group_calls == ['destroy']
+
+    monkeypatch.setattr(launch, 'train', lambda *args, **kwargs: 0)
+    assert launch.main(cifar10.Configs, name='cifar10', prog='cifar10.py', description='',
+                       checks=cifar10.CIFAR10_CHECKS,
+                       argv=['--logs-dir', str(tmp_path), '--device', 'cpu']) == 0
+    assert group_calls == ['destroy', 'barrier', 'destroy']
