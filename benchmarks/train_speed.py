@@ -3,8 +3,8 @@
 title: Training speed benchmark
 summary: >
   Our training path against a loop that behaves like the reference
-  convmixer-cifar10 train.py, side by side in one process: the model's training
-  step alone, and whole epochs through the data pipeline.
+  convmixer-cifar10 train.py, each in a process of its own, timed in turns: the
+  model's training step alone, and whole epochs through the data pipeline.
 nav_order: 2
 ---
 
