@@ -1,4 +1,4 @@
-"""
+r"""
 ---
 title: Batched data augmentation
 nav_order: 3

@@ -242,7 +242,7 @@ class TrainerConfigs(TrainValidConfigs):
         raise NotImplementedError
 
     def step(self, batch, batch_idx):
-        """
+        r"""
         labml-helpers' trainer and validator both call `step`;
         `self.mode.is_train` tells which. Training sets the learning rate of
         this iteration, then runs forward, backward and the optimizer step.

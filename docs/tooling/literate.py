@@ -3,8 +3,9 @@ The mkdocs hook that turns the Python sources into side-by-side pages.
 
 `mkdocs.yml` names this file under `hooks:`. At build time it
 
-1. finds every `.py` file under `SOURCE_DIRS` and adds a page for each to the
-   navigation, under the section `SOURCE_SECTION` (`on_config`);
+1. finds every `.py` file under `SOURCE_DIRS` and puts its page where the
+   `nav` of `mkdocs.yml` names the file or its folder (`litnav.py`,
+   `on_config`);
 2. writes each page as Markdown: one `lit-section` per prose block, its prose
    in `lit-docs` and its code in `lit-code` (`on_files`), and adds the KaTeX
    style sheet and fonts to the site;
@@ -25,9 +26,10 @@ module docstring, between two `---` lines:
 * `title`: the page's title (default: the dotted module name);
 * `summary`: one sentence, the page's description in search results and link
   previews, and in the list of annotated pages;
-* `nav_order` (integer, optional): the place of the page within its folder.
-  A folder's pages are ordered by `__init__.py` first, then `nav_order`
-  ascending (a page without it counts as 1000), then file name.
+* `nav_order` (integer, optional): the place of the page within its folder,
+  where the `nav` names the folder rather than the file. A folder's pages are
+  ordered by `__init__.py` first, then `nav_order` ascending (a page without
+  it counts as 1000), then file name.
 
 Layout
 ------
@@ -72,6 +74,7 @@ from mkdocs.utils import get_relative_url
 from html import escape, unescape
 
 from litcode import lex_lines, render_code
+from litnav import NavPage, expand_nav, reading_list
 from litnotebook import notebook_json
 from litmath import KaTeXErrors, MathError, MathExtension, find_math, insert_rendered, katex_assets, \
     render_all
@@ -83,10 +86,9 @@ log = logging.getLogger('mkdocs.hooks.literate')
 
 # Folders (relative to `mkdocs.yml`) whose Python files become pages.
 SOURCE_DIRS = ('labml_convmixer', 'experiments', 'benchmarks')
-# The navigation section, given as an empty list in `mkdocs.yml`, that lists them.
-SOURCE_SECTION = 'Annotated source'
-# A page holding this line gets a list of links to all annotated pages in its place.
-SOURCE_LIST_MARKER = '<!-- annotated-sources -->'
+# A page holding this line gets the navigation's reading order in its place, as a
+# list of links with each page's summary (`litnav.reading_list`).
+READING_LIST_MARKER = '<!-- reading-order -->'
 # Paper symbols and the code names they stand for, for the legend.
 # `docs/pages/assets/literate.js` pairs the same symbols and names on the page.
 PAPER_SYMBOLS = (('h', 'd_model'), ('d', 'n_layers'), ('k', 'kernel_size'), ('p', 'patch_size'),
@@ -144,6 +146,8 @@ class _Build:
         self.math_table: Dict[Tuple[str, bool], int] = {}
         self.math_html: List[str] = []
         self.repo_url = ''
+        self.nav: list = []  # the navigation with the source pages in place
+        self.docs_dir = Path('.')
 
     def add(self, pages: List[SourcePage]):
         for page in pages:
@@ -161,7 +165,10 @@ def on_config(config):
     _build.repo_url = (config.repo_url or '').rstrip('/')
     root = Path(config.config_file_path).resolve().parent
     _build.add(_find_sources(root))
-    _fill_nav(config.nav, list(_build.pages.values()))
+    if not config.nav:
+        raise PluginError("mkdocs.yml: the annotated pages need a `nav` that names them (see litnav.py)")
+    config.nav = expand_nav(config.nav, [NavPage(p.src_uri, p.title) for p in _build.pages.values()])
+    _build.nav, _build.docs_dir = config.nav, Path(config.docs_dir)
     # The extension keeps a reference to the table, which `on_files` fills.
     config.markdown_extensions.append(MathExtension(_build.math_table))
     return config
@@ -195,20 +202,6 @@ def nav_key(page: SourcePage):
     """The order of pages: by folder; in a folder `__init__.py` first (it introduces
     its package), then `nav_order`, then file name."""
     return page.path.parent, page.path.name != '__init__.py', page.nav_order, page.path.name
-
-
-def _fill_nav(nav, pages: List[SourcePage]):
-    """Replace the empty `SOURCE_SECTION` of the navigation by the source pages, by folder."""
-    for item in nav or []:
-        if isinstance(item, dict) and item.get(SOURCE_SECTION) == []:
-            by_folder: Dict[str, list] = {}
-            for page in pages:
-                folder = page.src_uri.rsplit('/', 1)[0]
-                by_folder.setdefault(folder, []).append({page.title: page.src_uri})
-            item[SOURCE_SECTION] = [{folder: entries} for folder, entries in by_folder.items()]
-            return
-    raise PluginError(f"mkdocs.yml: the nav needs an empty section `- {SOURCE_SECTION}: []` "
-                      f"for the annotated source pages")
 
 
 def on_files(files: Files, config):
@@ -495,12 +488,9 @@ def _yaml_str(text: str) -> str:
 
 
 def source_list() -> str:
-    """Markdown list of links to every annotated page, with its summary; links are from the docs root."""
-    lines = []
-    for page in _build.pages.values():
-        summary = f': {page.summary}' if page.summary else ''
-        lines.append(f'* [{page.title}]({page.src_uri}) (`{page.src_uri[:-3]}.py`){summary}')
-    return '\n'.join(lines)
+    """The reading order of the navigation as Markdown links from the docs root (`litnav.reading_list`)."""
+    return reading_list(_build.nav, _build.docs_dir,
+                        lambda uri: _build.pages[uri].summary if uri in _build.pages else None)
 
 
 def _render_math(files: Files):
@@ -528,8 +518,8 @@ def _math_sources(file: File):
     if page is None:
         text = Path(file.abs_src_path).read_text(encoding='utf-8')
         yield file.src_uri, (lambda n: n), text
-        if SOURCE_LIST_MARKER in text:
-            yield 'the list of annotated pages', (lambda n: n), source_list()
+        if READING_LIST_MARKER in text:
+            yield 'the reading order', (lambda n: n), source_list()
         return
     label = f'{page.src_uri[:-3]}.py'
     for section in page.parsed.sections:
@@ -540,8 +530,8 @@ def _math_sources(file: File):
 
 
 def on_page_markdown(markdown: str, page, config, files):
-    if SOURCE_LIST_MARKER in markdown:
-        markdown = markdown.replace(SOURCE_LIST_MARKER, source_list())
+    if READING_LIST_MARKER in markdown:
+        markdown = markdown.replace(READING_LIST_MARKER, source_list())
     return markdown
 
 

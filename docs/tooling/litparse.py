@@ -142,6 +142,11 @@ def _find_docstrings(tree: ast.Module, lines: List[str]) -> Dict[int, _Docstring
     return found
 
 
+# What `\t`, `\f`, `\b`, `\a` (as in `\times`, `\frac`, `\beta`, `\alpha`) become in a
+# docstring that is not raw; no prose holds them.
+CONTROL_RE = re.compile(r'[\x00-\x08\x0b-\x1f\x7f]|\t')
+
+
 def _docstring_prose(lines: List[str], node: ast.Expr) -> Optional[List[Line]]:
     """
     The docstring's value (what `help()` shows: write `r\"\"\"` docstrings
@@ -153,7 +158,13 @@ def _docstring_prose(lines: List[str], node: ast.Expr) -> Optional[List[Line]]:
     after = lines[node.end_lineno - 1].encode()[node.end_col_offset:].decode()
     if before.strip() or (after.strip() and not after.strip().startswith('#')):
         return None
-    raw = node.value.value.expandtabs().split('\n')
+    value = node.value.value
+    control = CONTROL_RE.search(value)
+    if control:
+        raise ParseError(f"line {node.lineno + value.count(chr(10), 0, control.start())}: control character "
+                         f"{control.group()!r} in a docstring; one with backslashes (LaTeX) must be a raw "
+                         f"string, r\"\"\"...\"\"\"")
+    raw = value.expandtabs().split('\n')
     # The first line's indentation was the quotes'; dedent the rest together.
     rest = textwrap.dedent('\n'.join(raw[1:])).split('\n') if len(raw) > 1 else []
     text_lines = [raw[0].strip()] + [r.rstrip() for r in rest]

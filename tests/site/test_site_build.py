@@ -141,19 +141,11 @@ def test_a_page_without_code_has_no_code_column(site_build):
     assert 'class="lit-code' not in html and '<pre' not in html
 
 
-def test_navigation_lists_the_experiment_pages_in_reading_order(site_build):
-    # The recipe first, then what it stands on, in the order of the folder's
-    # introduction; every page has prose beside its code
-    intro = (ROOT / 'experiments' / '__init__.py').read_text(encoding='utf-8')
-    listed = re.findall(r'\]\((\w+)\.html\)', intro)
-    assert listed[0] == 'cifar10' and len(listed) >= 10
-    html = (site_build.site / 'index.html').read_text(encoding='utf-8')
-    in_nav = re.findall(r'href="experiments/(\w+)\.html"', html)
-    in_nav = [name for name in dict.fromkeys(in_nav) if name != '__init__']
-    assert in_nav == listed
-    for name in listed:
-        page = (site_build.site / 'experiments' / f'{name}.html').read_text(encoding='utf-8')
-        assert page.count('<div class="lit-docs">') >= 3, name
+def test_experiment_pages_have_prose_beside_their_code(site_build):
+    for source in SOURCES:
+        if source.parent.name == 'experiments' and source.name != '__init__.py':
+            page = page_of(site_build.site, source).read_text(encoding='utf-8')
+            assert page.count('<div class="lit-docs">') >= 3, source.name
 
 
 def test_home_links_to_every_annotated_page(site_build):
@@ -237,7 +229,7 @@ def _tmp_project(tmp_path: Path, source: str, index: str) -> subprocess.Complete
         validation: {{anchors: warn}}
         nav:
           - index.md
-          - Annotated source: []
+          - Source: labml_convmixer/
     '''))
     return subprocess.run([sys.executable, '-m', 'mkdocs', 'build', '--strict'], cwd=tmp_path,
                           capture_output=True, text=True)
@@ -272,7 +264,7 @@ def test_tiny_project_builds_with_prose_only_end(tmp_path):
         # $$
         # \\int_0^1 x \\, dx
         # $$
-    ''', '# Home\n\n<!-- annotated-sources -->\n')
+    ''', '# Home\n\n<!-- reading-order -->\n')
     assert done.returncode == 0, done.stderr
     page = (tmp_path / 'site' / 'labml_convmixer' / 'tiny.html').read_text(encoding='utf-8')
     # two inline formulas, one display formula (itself a `.katex` inside `.katex-display`)
@@ -289,3 +281,22 @@ def test_broken_anchor_fails_the_build(tmp_path):
     ''', '# Home\n\n[tiny](labml_convmixer/tiny.md#x)\n')
     assert done.returncode != 0
     assert "NoSuchClass" in done.stderr
+
+
+def test_control_character_in_prose_fails_the_build(tmp_path):
+    # `\times` in a docstring that is not raw: a tab, then "imes"
+    done = _tmp_project(tmp_path, 'x = 1\n\n\ndef f():\n    """\n    A $2 \\times 3$ matrix.\n    """\n',
+                        '# Home\n')
+    assert done.returncode != 0
+    assert "labml_convmixer/tiny.py: line 6: control character '\\t' in a docstring" in done.stderr
+
+
+def test_no_control_character_or_katex_error_on_any_page(site_build):
+    for page in site_build.site.rglob('*.html'):
+        html = page.read_text(encoding='utf-8')
+        article = html[html.find('<article'):html.find('</article>')]
+        prose = re.sub(r'<(pre|code|script)\b[^>]*>.*?</\1>', '', article, flags=re.DOTALL)
+        found = re.search(r'[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]', prose)
+        where = page.relative_to(site_build.site)
+        assert not found, f"{where}: {prose[max(0, found.start() - 40):][:80]!r}"
+        assert 'katex-error' not in html, where

@@ -209,3 +209,12 @@ def test_syntax_error_names_the_line():
 def test_imports_resolve_relative_modules():
     parsed = parse_source('from .model import convmixer as cm\nfrom torch import nn\n', 'pkg.models')
     assert parsed.imports == {'cm': ('pkg.model', 'convmixer'), 'nn': ('torch', 'nn')}
+
+
+@pytest.mark.parametrize('escape', ['\\times', '\\frac', '\\beta', '\\alpha'])
+def test_docstring_turned_into_control_characters_is_an_error(escape):
+    # Not raw: Python turns `\t`, `\f`, `\b`, `\a` into control characters
+    with pytest.raises(ParseError, match='line 3: control character'):
+        parse(f'def f():\n    """\n    Good ${escape}$.\n    """\n')
+    # Raw, it is the LaTeX it says
+    assert parse(f'x = 1\n\n\ndef f():\n    r"""${escape}$"""\n').sections[1].docs == [(5, f'${escape}$')]
