@@ -6,6 +6,7 @@ The whole file is lexed once with Pygments (so that a string spanning many
 lines is coloured right wherever a section cuts it), then split into lines.
 """
 
+import re
 from html import escape
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -98,3 +99,28 @@ def _render_line(ln: int, pieces: List[Piece], link: Linker) -> str:
         column += len(value)
     return ''.join(html)
 
+
+
+# Inline code of the prose: `<code>` with text only (code blocks are in `<pre>`)
+INLINE_CODE_RE = re.compile(r'<code>([^<]*)</code>')
+# A word longer than this may still break (a phone must not scroll the page for it)
+LONGEST_WHOLE_WORD = 40
+
+
+def keep_words_whole(html: str) -> str:
+    """
+    Inline code that holds hyphens (`--eval-only`, `python -m pip`) with each
+    word that has one in a `lit-nobr` span, so that the browser wraps it
+    between its words, never at a hyphen: a flag split over two lines reads as
+    two and copies wrong. The text stays the same.
+    """
+    def whole(match) -> str:
+        text = match.group(1)
+        start = match.start()
+        if '-' not in text or html.rfind('<pre', 0, start) > html.rfind('</pre>', 0, start):
+            return match.group(0)
+        words = re.split(r'(\s+)', text)
+        return '<code>' + ''.join(f'<span class="lit-nobr">{w}</span>'
+                                  if '-' in w and len(w) <= LONGEST_WHOLE_WORD else w for w in words) + '</code>'
+
+    return INLINE_CODE_RE.sub(whole, html)

@@ -73,13 +73,13 @@ from mkdocs.structure.files import File, Files
 from mkdocs.utils import get_relative_url
 from html import escape, unescape
 
-from litcode import lex_lines, render_code
+from litcode import keep_words_whole, lex_lines, render_code
 from litnav import NavPage, expand_nav, reading_list
 from litnotebook import notebook_json
 from litmath import KaTeXErrors, MathError, MathExtension, find_math, insert_rendered, katex_assets, \
     render_all
 from litparse import Definition, MemberRef, ParsedSource, ParseError, parse_source
-from litsearch import section_entries
+from litsearch import explained_names, section_entries
 from litshapes import TRACED_PAGE, shape_notes, switch_html, trace_all
 
 log = logging.getLogger('mkdocs.hooks.literate')
@@ -163,6 +163,11 @@ _build = _Build()
 def on_config(config):
     _build.__init__()
     _build.repo_url = (config.repo_url or '').rstrip('/')
+    if not config.site_url:
+        config.site_url = published_address(_build.repo_url)
+    found = GITHUB_REPO_RE.match(_build.repo_url)
+    if found and config.repo_name in (None, '', 'GitHub'):
+        config.repo_name = f'{found.group(1)}/{found.group(2)}'
     root = Path(config.config_file_path).resolve().parent
     _build.add(_find_sources(root))
     if not config.nav:
@@ -536,6 +541,7 @@ def on_page_markdown(markdown: str, page, config, files):
 
 
 def on_page_content(html: str, page, config, files):
+    html = keep_words_whole(html)
     source = _build.pages.get(page.file.src_uri)
     if source is not None:
         html = CODE_MARKER_RE.sub(lambda m: source.code_html[int(m.group(1))], html)
@@ -562,7 +568,8 @@ def on_post_build(config):
     replaced = {source.url: source for source in _build.pages.values() if source.url}
     docs = [doc for doc in index['docs'] if doc['location'].split('#')[0] not in replaced]
     for url, source in replaced.items():
-        docs += section_entries(source.html, url, source.title, source.section_titles, source.section_names)
+        docs += section_entries(source.html, url, source.title, source.section_titles, source.section_names,
+                                explained_names(source.title, source.summary))
     index['docs'] = docs
     path.write_text(json.dumps(index, ensure_ascii=False, separators=(',', ':')), encoding='utf-8')
 
@@ -592,10 +599,47 @@ def _fix_theme_html(html: str) -> str:
     return SOURCE_COMPONENT_RE.sub(r'\1', html)
 
 
+GITHUB_REPO_RE = re.compile(r'https://github\.com/([\w.-]+)/([\w.-]+)$')
+
+
+def published_address(repo_url: str) -> Optional[str]:
+    """
+    Where the site is published, for the sitemap and the canonical links when
+    `mkdocs.yml` sets no `site_url`: the GitHub Pages address of `repo_url`,
+    so that the repository is the one address a publisher sets.
+    """
+    found = GITHUB_REPO_RE.match(repo_url or '')
+    return f'https://{found.group(1).lower()}.github.io/{found.group(2)}/' if found else None
+
+
+# The paths of the not-found page: mkdocs writes them from the server's root
+# (`/assets/...`, `/labml_convmixer/assets/...` under `site_url`), so that the
+# page works at any depth of the published site, but not from disk or at
+# another address. They become relative (right for `404.html` itself, at the
+# site's root), and a script that runs first sets the page's base to the
+# site's root when it is served from the published path.
+ROOT_PATH_RE = '(\\s(?:href|src)=")' + '{}'
+BASE_SCRIPT = ('<script>(function(){{var root={root};'
+               'if(location.protocol!=="file:"&&location.pathname.indexOf(root)===0)'
+               'document.write(\'<base href="\'+root+\'">\');}})()</script>')
+
+
+def relative_not_found_page(html: str, site_url: Optional[str]) -> str:
+    from urllib.parse import urlsplit
+    root = urlsplit(site_url or '/').path or '/'
+    if not root.endswith('/'):
+        root += '/'
+    html = re.sub(ROOT_PATH_RE.format(re.escape(root)), r'\1', html)
+    html = html.replace(f'"base": "{root}"', '"base": "."').replace(f'"base": "{root[:-1]}"', '"base": "."')
+    return html.replace('<head>', '<head>' + BASE_SCRIPT.format(root=json.dumps(root)), 1)
+
+
 def on_post_page(output: str, page, config):
     return _fix_theme_html(output)
 
 
 def on_post_template(output_content: str, template_name: str, config):
     # Static templates of the theme, such as `404.html`
+    if template_name == '404.html':
+        output_content = relative_not_found_page(output_content, config.site_url)
     return _fix_theme_html(output_content) if template_name.endswith('.html') else output_content

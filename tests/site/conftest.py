@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ROOT / 'docs' / 'tooling'
 sys.path.insert(0, str(TOOLING))
 
 from literate import SOURCE_DIRS  # noqa: E402  (needs the path above)
+
+# The project's repository: set in one place, `repo_url` of mkdocs.yml
+REPO_URL = yaml.safe_load((ROOT / 'mkdocs.yml').read_text(encoding='utf-8'))['repo_url'].rstrip('/')
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import REPO_URL
 from literate import SOURCE_DIRS
 from test_site_build import CodeLines, page_of
 
@@ -66,8 +67,8 @@ def test_model_notebook_follows_the_page(site_build):
     for _, line in parser.lines:
         if line.strip():
             position = code.index(line, position) + 1
-    # No set-up cell: the model needs only torch
-    assert 'pip' not in code_of(notebook)
+    # No set-up cell: the model needs only torch, not the repository
+    assert 'pip' not in code_of(notebook) and REPO_URL not in code_of(notebook)
 
 
 def test_model_notebook_runs_in_a_fresh_kernel(site_build, tmp_path):
@@ -94,7 +95,7 @@ def test_experiment_notebook_installs_and_has_a_quick_run(site_build):
     notebook = notebook_of(site_build.site, ROOT / 'experiments' / 'cifar10.py')
     setup, quick = notebook.cells[0], notebook.cells[1]
     assert setup.cell_type == 'code' and "'pip', 'install'" in setup.source
-    assert 'git' in setup.source and 'https://github.com/labmlai/labml_convmixer' in setup.source
+    assert 'git' in setup.source and REPO_URL in setup.source
     assert quick.cell_type == 'code' and re.search(r"^QUICK_RUN = \['--epochs', '2'", quick.source, re.M)
     assert notebook.cells[2].cell_type == 'markdown'
     assert notebook.cells[2].source.startswith('# ConvMixer on CIFAR-10')
@@ -103,5 +104,5 @@ def test_experiment_notebook_installs_and_has_a_quick_run(site_build):
     assert 'main(QUICK_RUN)' in last and "__name__ == '__main__'" not in last
     # Links to other pages go to the files in the repository
     text = json.dumps(notebook)
-    assert 'https://github.com/labmlai/labml_convmixer/blob/main/labml_convmixer/model.py' in text
+    assert f'{REPO_URL}/blob/main/labml_convmixer/model.py' in text
     assert '.html)' not in text

@@ -5,7 +5,9 @@
 // - hovering or focusing a block of prose highlights the code lines it explains, and
 //   hovering code highlights its prose (not on touch screens, which cannot hover);
 // - the switch above the model's code chooses the traced model whose tensor shapes
-//   the code shows (docs/tooling/litshapes.py).
+//   the code shows (docs/tooling/litshapes.py);
+// - a display formula wider than its column is set smaller, to fit (down to 60 %);
+// - a table wider than its box (on a phone) gets a line under it that says it scrolls.
 // Nothing here loads anything.
 (function () {
   'use strict';
@@ -161,6 +163,48 @@
     if (key) showTrace(key);
   }
 
+  // -- Wide formulas and tables
+
+  // The smallest size a formula is set at to fit its column; below it, it scrolls.
+  const MIN_FORMULA_SCALE = 0.6;
+
+  function fitFormulas() {
+    document.querySelectorAll('.md-typeset .katex-display').forEach((el) => {
+      el.style.fontSize = '';
+      if (el.scrollWidth <= el.clientWidth + 1) return;
+      const scale = Math.max(MIN_FORMULA_SCALE, Math.floor(100 * el.clientWidth / el.scrollWidth) / 100 - 0.01);
+      el.style.fontSize = `${scale}em`;
+    });
+  }
+
+  function markWideTables() {
+    document.querySelectorAll('.md-typeset__scrollwrap').forEach((wrap) => {
+      let hint = wrap.nextElementSibling;
+      if (!(hint && hint.classList.contains('lit-scroll-hint'))) {
+        hint = document.createElement('p');
+        hint.className = 'lit-scroll-hint';
+        hint.textContent = 'The table is wider than the screen: scroll it sideways to see all of it.';
+        wrap.after(hint);
+      }
+      hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1;
+    });
+  }
+
+  function fitWideParts() {
+    fitFormulas();
+    markWideTables();
+  }
+
+  let fitPending = false;
+  window.addEventListener('resize', () => {
+    if (fitPending) return;
+    fitPending = true;
+    requestAnimationFrame(() => {
+      fitPending = false;
+      fitWideParts();
+    });
+  });
+
   // -- Events
 
   document.addEventListener('click', (event) => {
@@ -211,6 +255,9 @@
     tagPairs();
     makeProseFocusable();
     restoreTrace();
+    fitWideParts();
+    // Once the web fonts are in, the widths are final
+    if (document.fonts) document.fonts.ready.then(fitWideParts);
   }
 
   if (document.readyState === 'loading') {
