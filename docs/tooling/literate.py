@@ -25,7 +25,7 @@ module docstring, between two `---` lines:
 
 * `title`: the page's title (default: the dotted module name);
 * `summary`: one sentence, the page's description in search results and link
-  previews, and in the list of annotated pages;
+  previews, and in the home page's reading order (`<!-- reading-order -->`);
 * `nav_order` (integer, optional): the place of the page within its folder,
   where the `nav` names the folder rather than the file. A folder's pages are
   ordered by `__init__.py` first, then `nav_order` ascending (a page without
@@ -80,6 +80,7 @@ from litmath import KaTeXErrors, MathError, MathExtension, find_math, insert_ren
     render_all
 from litparse import Definition, MemberRef, ParsedSource, ParseError, parse_source
 from litsearch import explained_names, section_entries
+from litsite import GITHUB_REPO_RE, published_address, relative_not_found_page
 from litshapes import TRACED_PAGE, shape_notes, switch_html, trace_all
 
 log = logging.getLogger('mkdocs.hooks.literate')
@@ -597,41 +598,6 @@ SOURCE_COMPONENT_RE = re.compile(r'(<a href="[^"]*"[^>]*class="md-source") data-
 def _fix_theme_html(html: str) -> str:
     html = META_DESCRIPTION_RE.sub(lambda m: m.group(1) + escape(unescape(m.group(2))) + m.group(3), html, count=1)
     return SOURCE_COMPONENT_RE.sub(r'\1', html)
-
-
-GITHUB_REPO_RE = re.compile(r'https://github\.com/([\w.-]+)/([\w.-]+)$')
-
-
-def published_address(repo_url: str) -> Optional[str]:
-    """
-    Where the site is published, for the sitemap and the canonical links when
-    `mkdocs.yml` sets no `site_url`: the GitHub Pages address of `repo_url`,
-    so that the repository is the one address a publisher sets.
-    """
-    found = GITHUB_REPO_RE.match(repo_url or '')
-    return f'https://{found.group(1).lower()}.github.io/{found.group(2)}/' if found else None
-
-
-# The paths of the not-found page: mkdocs writes them from the server's root
-# (`/assets/...`, `/labml_convmixer/assets/...` under `site_url`), so that the
-# page works at any depth of the published site, but not from disk or at
-# another address. They become relative (right for `404.html` itself, at the
-# site's root), and a script that runs first sets the page's base to the
-# site's root when it is served from the published path.
-ROOT_PATH_RE = '(\\s(?:href|src)=")' + '{}'
-BASE_SCRIPT = ('<script>(function(){{var root={root};'
-               'if(location.protocol!=="file:"&&location.pathname.indexOf(root)===0)'
-               'document.write(\'<base href="\'+root+\'">\');}})()</script>')
-
-
-def relative_not_found_page(html: str, site_url: Optional[str]) -> str:
-    from urllib.parse import urlsplit
-    root = urlsplit(site_url or '/').path or '/'
-    if not root.endswith('/'):
-        root += '/'
-    html = re.sub(ROOT_PATH_RE.format(re.escape(root)), r'\1', html)
-    html = html.replace(f'"base": "{root}"', '"base": "."').replace(f'"base": "{root[:-1]}"', '"base": "."')
-    return html.replace('<head>', '<head>' + BASE_SCRIPT.format(root=json.dumps(root)), 1)
 
 
 def on_post_page(output: str, page, config):

@@ -20,7 +20,7 @@ import pytest
 
 import test_site_browser as shared
 from conftest import REPO_URL
-from literate import published_address, relative_not_found_page
+from litsite import published_address, relative_not_found_page
 from litsearch import section_entries
 from test_site_browser import MODEL_PAGE, SCREENSHOTS, Visit, assert_local
 
