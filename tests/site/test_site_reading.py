@@ -234,6 +234,15 @@ def test_no_formula_is_clipped_at_1280(browser, server, site_build):
         page.goto(server + 'experiments/imagenet.html', wait_until='networkidle')
         page.locator('.katex-display').first.scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / 'reading-imagenet-formula-1280.png'))
+        # On a phone a formula keeps at least 80 % of its size, and scrolls in its box beyond that
+        page.set_viewport_size({'width': 390, 'height': 844})
+        page.goto(server + 'experiments/imagenet.html', wait_until='networkidle')
+        formula = page.locator('.katex-display').first
+        assert float(formula.evaluate('(el) => parseFloat(getComputedStyle(el).fontSize)')) >= 0.8 * 16 - 0.1
+        assert formula.evaluate('(el) => el.scrollWidth > el.clientWidth')
+        assert formula.evaluate('(el) => getComputedStyle(el).overflowX') == 'auto'
+        formula.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / 'reading-imagenet-formula-390.png'))
     finally:
         context.close()
 

@@ -6,7 +6,8 @@
 //   hovering code highlights its prose (not on touch screens, which cannot hover);
 // - the switch above the model's code chooses the traced model whose tensor shapes
 //   the code shows (docs/tooling/litshapes.py);
-// - a display formula wider than its column is set smaller, to fit (down to 60 %);
+// - a display formula wider than its column is set smaller, to fit (down to 60 %,
+//   80 % on a phone, where it scrolls beyond that);
 // - a table wider than its box (on a phone) gets a line under it that says it scrolls.
 // Nothing here loads anything.
 (function () {
@@ -166,13 +167,16 @@
   // -- Wide formulas and tables
 
   // The smallest size a formula is set at to fit its column; below it, it scrolls.
-  const MIN_FORMULA_SCALE = 0.6;
+  // A phone's small screen keeps formulas larger and lets them scroll sooner.
+  const MIN_FORMULA_SCALE = {wide: 0.6, phone: 0.8};
+  const PHONE = window.matchMedia('(max-width: 47.984375em)');
 
   function fitFormulas() {
+    const least = PHONE.matches ? MIN_FORMULA_SCALE.phone : MIN_FORMULA_SCALE.wide;
     document.querySelectorAll('.md-typeset .katex-display').forEach((el) => {
       el.style.fontSize = '';
       if (el.scrollWidth <= el.clientWidth + 1) return;
-      const scale = Math.max(MIN_FORMULA_SCALE, Math.floor(100 * el.clientWidth / el.scrollWidth) / 100 - 0.01);
+      const scale = Math.max(least, Math.floor(100 * el.clientWidth / el.scrollWidth) / 100 - 0.01);
       el.style.fontSize = `${scale}em`;
     });
   }
