@@ -4,7 +4,7 @@ title: What the network learned, as pictures
 summary: >
   filters.png: the patch embedding's kernels as small RGB patches, and the
   depth-wise kernels of the first, a middle and the last layer.
-nav_order: 12
+nav_order: 3
 ---
 
 # What the network learned, as pictures
@@ -65,7 +65,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from experiments.reports import pyplot, save_figure
+from experiments.runner.reports import pyplot, save_figure
 from labml_convmixer.models import create_model, list_models
 from labml_convmixer.pretrained import read_state_dict
 
