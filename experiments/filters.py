@@ -4,7 +4,7 @@ title: What the network learned, as pictures
 summary: >
   filters.png: the patch embedding's kernels as small RGB patches, and the
   depth-wise kernels of the first, a middle and the last layer.
-nav_order: 3
+nav_order: 12
 ---
 
 # What the network learned, as pictures

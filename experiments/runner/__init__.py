@@ -8,13 +8,12 @@ summary: >
 
 # How a run goes
 
-A recipe is a `Configs` class and a call to [`launch`](launch.html#launch). The
-launcher reads the [command line](cli.html), decides what the run does (train,
-resume or evaluate), sets up the [device and the processes](distributed.html),
-and only then makes the configs. The [trainer](trainer.html) runs the epochs
-and writes [checkpoints](runs.html); the [meter](metrics.html) counts loss and
-accuracy for every pass; the [reports](reports.html) are what a run leaves for
-a reader.
+A recipe is a `Configs` class and a call to `launch`. The launcher reads the
+command line, decides what the run does (train, resume or evaluate), sets up
+the device and the processes, and only then makes the configs. The trainer runs
+the epochs and writes checkpoints; the meter counts loss and accuracy for every
+pass; the reports are what a run leaves for a reader. Each has its page, in the
+order of a run:
 
 * [Errors for the user](errors.html): `UserError`, one line and a non-zero exit.
 * [The command line](cli.html): flags derived from a `Configs` class.

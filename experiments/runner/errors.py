@@ -19,13 +19,25 @@ The command line, the data modules, the runs and the recipes all raise it, so
 it lives in this module of its own, which imports nothing.
 """
 
+# The one name the other modules import
+__all__ = ['UserError']
+
+# ## The exception
+#
+# Only the message and the exit status: where it is raised knows what went
+# wrong, and the launcher alone decides how it is shown.
+
 
 class UserError(Exception):
     """
-    An expected failure whose message is all the user needs. `exit_code` is 2
-    for a wrong command line, as `argparse` uses, else 1.
+    An expected failure whose message is all the user needs: what is wrong
+    and what to do, in one line.
     """
 
+    # The exit status: 2 for a wrong command line, as `argparse` uses, else 1
+    exit_code: int = 1
+
+    # The message goes to `Exception`, so `str(error)` is the line the user reads
     def __init__(self, message: str, exit_code: int = 1):
         super().__init__(message)
         self.exit_code = exit_code

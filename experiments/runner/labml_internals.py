@@ -30,6 +30,7 @@ fails on another version, and when the list is gone.
 import re
 import sys
 
+# The codes labml writes around coloured text, left out of plain lines
 _ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
 
@@ -49,6 +50,10 @@ class PlainLines:
 
 
 def configure_console(is_main: bool):
+    """
+    Plain lines on a standard output that is not a terminal; nothing from the
+    processes after the first of a distributed run.
+    """
     from labml.internal.logger import logger_singleton
     console = logger_singleton()
     if not is_main:
