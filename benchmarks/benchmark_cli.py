@@ -10,7 +10,7 @@ nav_order: 7
 # Benchmark command line
 
 The [benchmark](train_speed.html) measures our path with the experiment's
-[defaults for the device](../experiments/speed.html#default_settings); each
+[defaults for the device](../experiments/runner/speed.html#default_settings); each
 switch here changes one of them, so that a single setting can be checked
 against the reference-style loop without editing code. The sizes default to
 the CIFAR-10 recipe's ConvMixer-256/8, and the timing to turns of 6 seconds,
@@ -24,7 +24,7 @@ from typing import List
 
 import torch
 
-from experiments.speed import SpeedSettings, default_settings
+from experiments.runner.speed import SpeedSettings, default_settings
 
 
 def parse_args(argv=None):

@@ -14,7 +14,7 @@ The [benchmark](train_speed.html) times the reference-style loop and ours in
 turns, and for that both must be ready at once. If both lived in the
 benchmark's own process they would share everything that belongs to a
 process: the C library's heap and its settings (ours [keeps freed
-memory](../experiments/speed.html#keep_freed_memory), which would then make the
+memory](../experiments/runner/speed.html#keep_freed_memory), which would then make the
 baseline faster too), oneDNN's caches of convolution kernels, and the thread
 pools. So each path is built in a child process of its own, started with
 `spawn` (a fresh interpreter: nothing is inherited, and CUDA works in it), and

@@ -56,20 +56,20 @@ predictions are read back with `.item()`, to add them up on the host.
 | padding | `padding="same"` | integer padding $\\lfloor k/2 \\rfloor$ for odd $k$, an explicit pad for even $k$ | `"same"` goes through a separate convolution operator that ONNX export and trace-based FLOP counters do not know; integer padding computes the same numbers |
 | memory format | NCHW | channels_last (NHWC) on a CPU; NCHW on a GPU unless an A/B test says otherwise | oneDNN's NHWC convolutions are much faster on a CPU; on a GPU it depends on the kernel size |
 | compile | eager | eager on a CPU; `torch.compile`, in place, on a GPU | on a GPU the element-wise steps between convolutions are fused into few kernels; on our 2-core CPU the compiled kernels compute GELU again where eager mode keeps its result, and lose (measured on the Performance page) |
-| freed memory | glibc's default: blocks of 32 MiB and more come from the kernel and go back to it | kept in the process for the next tensors, on Linux ([`keep_freed_memory`](../experiments/speed.html#keep_freed_memory)) | a step makes about a hundred 32 MiB tensors; fresh pages cost a page fault every 4 KiB |
+| freed memory | glibc's default: blocks of 32 MiB and more come from the kernel and go back to it | kept in the process for the next tensors, on Linux ([`keep_freed_memory`](../experiments/runner/speed.html#keep_freed_memory)) | a step makes about a hundred 32 MiB tensors; fresh pages cost a page fault every 4 KiB |
 | optimizer | default AdamW | fused AdamW | one kernel updates every parameter, instead of a loop of small kernels per tensor |
 | precision | fp16 autocast and a `GradScaler` | bf16 autocast where the GPU has it, else fp16 with a scaler; fp32 on a CPU | bf16 has float32's exponent range: no scaling, no skipped steps; bf16 autocast measured 17 times slower on our CPU, which has no bf16 instructions |
 | several GPUs | `DataParallel`, one process for all GPUs | one process a GPU with `DistributedDataParallel`, no wrapper on a single GPU | `DataParallel` copies the weights to every GPU in every forward pass and drives them all from one Python process |
-| data pipeline | PIL images, transformed one at a time in 2 workers | on a CPU the same augmentations on `uint8` tensors in workers; on a GPU whole batches augmented on the GPU ([`BatchAugment`](../experiments/gpu_augment.html)) | no PIL round trip per image, no identity crop; two CPU workers cannot feed a GPU (see [`default_settings`](../experiments/speed.html#default_settings)) |
+| data pipeline | PIL images, transformed one at a time in 2 workers | on a CPU the same augmentations on `uint8` tensors in workers; on a GPU whole batches augmented on the GPU ([`BatchAugment`](../experiments/datasets/gpu_augment.html)) | no PIL round trip per image, no identity crop; two CPU workers cannot feed a GPU (see [`default_settings`](../experiments/runner/speed.html#default_settings)) |
 | read-backs | two `.item()` calls every step | sums kept on the device, read once per epoch | `.item()` makes the host wait until the device has finished the step, so the device's queue runs empty every step |
 
 The first two rows change how the network is written, not what it computes:
 a test loads the weights of the model below into our `ConvMixer` and gets the
 same outputs, for an odd and an even kernel size. Everything in the "our path"
 column lives in the experiment's modules
-([`speed.py`](../experiments/speed.html),
-[`cifar10_data.py`](../experiments/cifar10_data.html) and
-[`gpu_augment.py`](../experiments/gpu_augment.html)), and the benchmark imports
+([`speed.py`](../experiments/runner/speed.html),
+[`cifar10_data.py`](../experiments/datasets/cifar10_data.html) and
+[`gpu_augment.py`](../experiments/datasets/gpu_augment.html)), and the benchmark imports
 it from there.
 
 ## How the baseline differs from the reference
@@ -95,7 +95,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from experiments.cifar10_data import CIFAR10_MEAN, CIFAR10_STD
+from experiments.datasets.cifar10_data import CIFAR10_MEAN, CIFAR10_STD
 
 # CIFAR-10's ten classes.
 N_CLASSES = 10

@@ -27,7 +27,7 @@ estimated peak and the profile by operator group come with them. With
 The page's prose around the markers is written by hand and left as it is;
 `--docs-only` rebuilds the tables and the plots from the JSON file alone, without
 measuring anything, and the same report gives the same files. Every file is written with the experiment's
-[atomic writer](../experiments/runs.html#atomic_write_bytes), so an interrupted
+[atomic writer](../labml_convmixer/atomic.html#atomic_write_bytes), so an interrupted
 run leaves the previous version or the new one, never half a file.
 
 The load average of the machine is recorded with the numbers: on a machine
@@ -47,8 +47,8 @@ import torch
 
 from benchmarks.flops import cpu_flags, read_cpuinfo
 from benchmarks.timing import median_and_range, ratios_per_pair
-from experiments.reports import pyplot, save_figure
-from experiments.runs import atomic_write_bytes
+from experiments.runner.reports import pyplot, save_figure
+from labml_convmixer.atomic import atomic_write_bytes
 
 # Where the reports and the page live, from the project's root.
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,17 +24,17 @@ path does differently, and why.
 **Our path** is the experiment's own code, imported rather than copied, so that
 the benchmark measures what the experiment runs: the package's `ConvMixer`
 with the speed settings of
-[`default_settings`](../experiments/speed.html#default_settings) (on a CPU
+[`default_settings`](../experiments/runner/speed.html#default_settings) (on a CPU
 eager, channels_last, fused AdamW, freed memory kept; on a GPU compiled, fused
 AdamW, bf16 where the GPU has it), prepared and stepped by
-the functions of [`experiments/speed.py`](../experiments/speed.html);
+the functions of [`experiments/speed.py`](../experiments/runner/speed.html);
 statistics accumulated on the device and read once per timed repeat; and the
-[data pipeline](../experiments/cifar10_data.html#data-pipelines) that the same
+[data pipeline](../experiments/datasets/cifar10_data.html#data-pipelines) that the same
 settings pick for the device (`--our-augment` overrides it):
 
 * `batched`, on a GPU and on a CPU: the training set kept on the device as
   one `uint8` tensor, cut into batches by `DeviceBatches` and augmented a batch
-  at a time by [`BatchAugment`](../experiments/gpu_augment.html), in the
+  at a time by [`BatchAugment`](../experiments/datasets/gpu_augment.html), in the
   training process between steps;
 * `torchvision` (`--our-augment torchvision`): `ImageDataset` with per-image
   flip and RandAugment on `uint8` tensors in 2 loader workers, which on a CPU
@@ -90,10 +90,10 @@ from benchmarks.flops import count_training_flops, operator_group, peak_gflops, 
 from benchmarks.speed_report import (RESULTS, Result, atomic_write, efficiency, machine_info,  # noqa: E402
                                      markdown_table, ratio_summary, write_docs)
 from benchmarks.timing import median_and_range, synchronize, time_in_turns  # noqa: E402
-from experiments.cifar10_data import (CIFAR10_MEAN, CIFAR10_STD, DeviceBatches, ImageDataset,  # noqa: E402
+from experiments.datasets.cifar10_data import (CIFAR10_MEAN, CIFAR10_STD, DeviceBatches, ImageDataset,  # noqa: E402
                                       torchvision_transform)
-from experiments.gpu_augment import BatchAugment  # noqa: E402
-from experiments.speed import (SpeedSettings, keep_freed_memory, train_step,  # noqa: E402
+from experiments.datasets.gpu_augment import BatchAugment  # noqa: E402
+from experiments.runner.speed import (SpeedSettings, keep_freed_memory, train_step,  # noqa: E402
                                make_grad_scaler, make_optimizer, prepare_model, to_device_batch)
 
 # The CIFAR-10 recipe's augmentation, which both pipelines of the experiment apply:
@@ -187,7 +187,7 @@ class OurLoop:
 # Each timed path is built by `PathRunner` inside [a process of its
 # own](path_process.html) from a `PathSpec`, which says which loop, which
 # settings and which of the three measurements. The process keeps its own
-# heap: [keeping freed memory](../experiments/speed.html#keep_freed_memory) in
+# heap: [keeping freed memory](../experiments/runner/speed.html#keep_freed_memory) in
 # ours leaves the reference-style loop's untouched, as it would be in a script
 # of its own.
 

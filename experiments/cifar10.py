@@ -46,12 +46,13 @@ matrix and [`filters.png`](filters.html): the patch embedding's kernels and
 the depth-wise kernels of three layers, what the network learned.
 
 This page is the recipe only. What supports it has pages of its own:
-[the data](cifar10_data.html) (reading CIFAR-10, the two augmentation
-pipelines), [the trainer](trainer.html) (the epoch loop, meters, devices),
-[runs and checkpoints](runs.html) (the run folder and an exact `--resume`),
-[the command line](cli.html) (`--help` lists every setting, with its
-default), [distributed training](distributed.html) (`torchrun`) and
-[reports](reports.html) (`summary.json`, `metrics.png`, `--evaluate`).
+[the data](datasets/cifar10_data.html) (reading CIFAR-10, the two augmentation
+pipelines), [the trainer](runner/trainer.html) (the epoch loop, the optimizer),
+[the meter](runner/metrics.html) (loss and accuracy),
+[runs and checkpoints](runner/runs.html) (the run folder and an exact `--resume`),
+[the command line](runner/cli.html) (`--help` lists every setting, with its
+default), [distributed training](runner/distributed.html) (`torchrun`) and
+[reports](runner/reports.html) (`summary.json`, `metrics.png`, `--evaluate`).
 """
 
 import sys
@@ -69,11 +70,12 @@ from torch.utils.data import DataLoader
 
 from labml.configs import option
 
-from experiments import cli, speed
-from experiments.cifar10_data import CIFAR10_MEAN, CIFAR10_STD, IMAGE_SHAPE, CIFARData, \
+from experiments import filters
+from experiments.datasets.cifar10_data import CIFAR10_MEAN, CIFAR10_STD, IMAGE_SHAPE, CIFARData, \
     DeviceBatches, ImageDataset, load_cifar10, torchvision_transform
-from experiments.launch import launch
-from experiments.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
+from experiments.runner import cli
+from experiments.runner.launch import launch
+from experiments.runner.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
 from labml_convmixer.model import convmixer
 
 
@@ -83,7 +85,7 @@ class Configs(TrainerConfigs):
 
     Every value here can be changed from the command line, for example
     `--d-model 128` or `--set weight_decay=0.01`; the
-    [trainer](trainer.html#TrainerConfigs) declares the settings shared by all
+    [trainer](runner/trainer.html#TrainerConfigs) declares the settings shared by all
     experiments (device, speed switches, data folder, workers).
     """
     # The model, ConvMixer-$h$/$d$: $h$ = `d_model`, $d$ = `n_layers`,
@@ -109,7 +111,7 @@ class Configs(TrainerConfigs):
     data: CIFARData
 
     def learning_rate(self, t: float) -> float:
-        # The [trainer](trainer.html#TrainerConfigs.step) asks at every batch
+        # The [trainer](runner/trainer.html#train) asks at every batch
         return one_cycle_lr(t, self.epochs, self.lr)
 
 
@@ -130,7 +132,7 @@ def one_cycle_lr(t: float, epochs: int, lr_max: float) -> float:
 # ## The data
 #
 # CIFAR-10 is read into memory as `uint8` tensors by
-# [`load_cifar10`](cifar10_data.html#load_cifar10), which downloads it the
+# [`load_cifar10`](datasets/cifar10_data.html#load_cifar10), which downloads it the
 # first time. `--train-subset N` keeps the first $N$ training images.
 
 @option(Configs.data)
@@ -145,14 +147,14 @@ def _data(c: Configs) -> CIFARData:
 # Training batches are augmented: flips and RandAugment, per image in loader
 # workers (`torchvision`), or a whole batch at a time on the device
 # (`batched`, what a GPU needs to be fed fast enough). Both are described on
-# the [data page](cifar10_data.html#data-pipelines).
+# the [data page](datasets/cifar10_data.html#data-pipelines).
 
 @option(Configs.train_loader)
 def _train_loader(c: Configs):
     data = c.data
     sampler = c.shuffled_sampler(len(data.train_labels))
     if c.augment == 'batched':
-        from experiments.gpu_augment import BatchAugment
+        from experiments.datasets.gpu_augment import BatchAugment
         augment = BatchAugment(CIFAR10_MEAN, CIFAR10_STD, flip=c.flip,
                                num_ops=c.randaugment_ops, magnitude=c.randaugment_magnitude)
         return DeviceBatches(data.train_images.to(c.device), data.train_labels.to(c.device),
@@ -171,7 +173,7 @@ def _valid_loader(c: Configs):
     data = c.data
     sampler = c.shard_sampler(len(data.test_labels))
     if c.augment == 'batched':
-        from experiments.gpu_augment import normalize
+        from experiments.datasets.gpu_augment import normalize
         return DeviceBatches(data.test_images.to(c.device), data.test_labels.to(c.device),
                              sampler, c.per_process_batch(),
                              lambda x: normalize(x, CIFAR10_MEAN, CIFAR10_STD))
@@ -184,7 +186,7 @@ def _valid_loader(c: Configs):
 #
 # ConvMixer-$h$/$d$ with as many classes as the data set names. It is built
 # right after seeding, so every process of a distributed run starts from the
-# same weights; [`prepare`](trainer.html#TrainerConfigs.prepare) puts it on the
+# same weights; [`prepare`](runner/trainer.html#TrainerConfigs.prepare) puts it on the
 # device with the speed settings.
 
 @option(Configs.model)
@@ -196,21 +198,13 @@ def _model(c: Configs) -> torch.nn.Module:
     return c.prepare(model)
 
 
-# ## The optimizer
+# The optimizer, AdamW, is the [trainer's](runner/trainer.html#_optimizer).
 #
-# AdamW on all parameters, as in the reference. The learning rate given here
-# is replaced at every step by the schedule's.
-
-@option(Configs.optimizer)
-def _optimizer(c: Configs) -> torch.optim.Optimizer:
-    return speed.make_optimizer(c.model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
-                                device=c.device, fused=c.fused_optimizer)
-
-
 # ## Run it
 #
 # The checks of this recipe's own settings, on top of the shared ones, and the
-# command line. A patch larger than the image would leave no patch at all.
+# command line, which draws [`filters.png`](filters.html) for `--evaluate`. A
+# patch larger than the image would leave no patch at all.
 
 CIFAR10_CHECKS = {
     **CHECKS, **RANDAUGMENT_CHECKS,
@@ -220,7 +214,7 @@ CIFAR10_CHECKS = {
 
 def main(argv=None):
     launch(Configs, name='cifar10', description='Train ConvMixer on CIFAR-10 with labml.',
-           checks=CIFAR10_CHECKS, argv=argv)
+           checks=CIFAR10_CHECKS, argv=argv, draw=filters.draw_filters)
 
 
 if __name__ == '__main__':

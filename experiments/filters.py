@@ -65,7 +65,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from experiments.reports import pyplot, save_figure
+from experiments.runner.reports import pyplot, save_figure
 from labml_convmixer.models import create_model, list_models
 from labml_convmixer.pretrained import read_state_dict
 

@@ -14,7 +14,7 @@ The paper's headline results are on ImageNet-1k. This experiment measures
 them, and does what a practitioner most often wants from a pretrained model:
 fine-tunes it on their own folder of images. Any data set laid out as
 `DIR/train/<class>/*.jpg` and `DIR/val/<class>/*.jpg` works; the
-[data page](imagefolder_data.html) says how it is read and checked.
+[data page](datasets/imagefolder_data.html) says how it is read and checked.
 
 ## Evaluating the published models
 
@@ -45,13 +45,13 @@ weights are set so that the answer is known gets exactly that answer.
 [`load_pretrained`](../labml_convmixer/pretrained.html) reads (a run's own
 `checkpoint.pt` too); its classifier must have one output per class folder.
 
-The run prints its progress (images per second, top-1 so far: redrawn on a
-terminal, a line every 4,096 images in a log) and writes `summary.json` in a
+The run shows its progress on a terminal, prints the images per second and
+the top-1 accuracy when done, and writes `summary.json` in a
 new run folder: `valid_accuracy` (top-1, a fraction), `valid_top5`,
 `valid_images`, `per_class_accuracy` and the transform used. An image file that
 cannot be decoded stops the run with its name: it is not skipped, because a
 skipped image changes the number that is compared with the published one (see
-the [data page](imagefolder_data.html#checked-before-anything-runs)).
+the [data page](datasets/imagefolder_data.html#checked-before-anything-runs)).
 
 ## Fine-tuning
 
@@ -111,12 +111,13 @@ from torch import nn
 from labml import lab, logger
 from labml.configs import option
 
-from experiments import cli, speed
-from experiments.cli import UserError
-from experiments.imagefolder_data import FolderData, DeviceAugment, describe, \
+from experiments import filters
+from experiments.datasets.imagefolder_data import FolderData, DeviceAugment, describe, \
     eval_transform, image_loader, random_subset, read_image_folder, train_transform
-from experiments.launch import launch
-from experiments.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
+from experiments.runner import cli
+from experiments.runner.errors import UserError
+from experiments.runner.launch import launch
+from experiments.runner.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
 from labml_convmixer.download import WeightsUnavailableError
 from labml_convmixer.model import convmixer
 from labml_convmixer.models import (IMAGENET_MEAN, IMAGENET_STD, create_model,
@@ -137,7 +138,7 @@ class Configs(TrainerConfigs):
 
     What to start from, then the model built from scratch when there is no
     `--model`, the schedule and the images. The
-    [trainer](trainer.html#TrainerConfigs) declares the shared settings.
+    [trainer](runner/trainer.html#TrainerConfigs) declares the shared settings.
     """
     model_name: str = ''  # a named model; empty: one built from --d-model etc.
     pretrained: bool = False  # start from the published ImageNet weights of --model
@@ -192,8 +193,9 @@ class Configs(TrainerConfigs):
                                on_device=on_device)
 
     def summary_facts(self) -> Dict[str, Any]:
+        # An evaluation (`run_mode`) has no training images to describe
         facts = {'transform': describe(self.eval_transform())}
-        if not self.run_state.evaluating:
+        if not self.run_mode.evaluating:
             facts['train_transform'] = describe(self.train_transform())
         return facts
 
@@ -227,14 +229,15 @@ def warmup_cosine_lr(t: float, epochs: int, lr_max: float, warmup: float) -> flo
 
 # ## The data
 #
-# The folders are read and checked ([`read_image_folder`](imagefolder_data.html))
-# before anything else; evaluating needs `val/` only. `--train-subset N`
+# The folders are read and checked ([`read_image_folder`](datasets/imagefolder_data.html))
+# before anything else; evaluating needs `val/` only, so this option reads the
+# run's mode ([`run_mode`](runner/trainer.html#RunMode)). `--train-subset N`
 # trains on $N$ images drawn with the seed.
 
 @option(Configs.data)
 def _data(c: Configs) -> FolderData:
     root = Path(c.data_dir) if c.data_dir else lab.get_data_path() / 'imagenet'
-    data = read_image_folder(root, need_train=not c.run_state.evaluating)
+    data = read_image_folder(root, need_train=not c.run_mode.evaluating)
     data.train = random_subset(data.train, c.train_subset, c.seed)
     return data
 
@@ -251,7 +254,7 @@ def _train_loader(c: Configs):
                           c.num_workers, c.device.type == 'cuda')
     if not on_device:
         return loader
-    from experiments.gpu_augment import BatchAugment
+    from experiments.datasets.gpu_augment import BatchAugment
     mean, std = c.normalization()
     return DeviceAugment(loader, c.device, BatchAugment(
         mean, std, flip=c.flip, num_ops=c.randaugment_ops,
@@ -269,8 +272,9 @@ def _valid_loader(c: Configs):
 #
 # A named model or one from the flags, then the starting weights: the
 # published ones (`--pretrained`) or a file (`--weights`). When a checkpoint of
-# this experiment's own run will replace them (`--resume`, `--evaluate`),
-# loading them would be wasted, and they are skipped. Every failure a user can
+# this experiment's own run will replace them (`--resume`, `--evaluate`: the
+# `restoring` of [`run_mode`](runner/trainer.html#RunMode)), loading them would
+# be wasted, and they are skipped. Every failure a user can
 # fix, a damaged or foreign file, no network, becomes one line.
 
 def _one_line(error: Exception) -> str:
@@ -278,7 +282,7 @@ def _one_line(error: Exception) -> str:
 
 
 def starting_model(c: Configs) -> nn.Module:
-    n_classes, load = len(c.data.classes), not c.run_state.restoring
+    n_classes, load = len(c.data.classes), not c.run_mode.restoring
     try:
         if c.model_name:
             model = create_model(c.model_name, pretrained=c.pretrained and load)
@@ -306,7 +310,7 @@ def fit_classifier(c: Configs, model: nn.Module, loaded: bool) -> nn.Module:
     n_classes, has = len(c.data.classes), model.classification.n_classes
     if has == n_classes:
         return model
-    if loaded and c.run_state.evaluating:
+    if loaded and c.run_mode.evaluating:
         source = 'the published weights' if c.pretrained else c.weights
         raise UserError(f"{source} classify {has} classes, but {c.data.root / 'val'} "
                         f"has {n_classes} class folders: evaluating needs weights for "
@@ -326,18 +330,8 @@ def _model(c: Configs) -> nn.Module:
     return c.prepare(starting_model(c))
 
 
-# ## The optimizer
+# The optimizer, AdamW, is the [trainer's](runner/trainer.html#_optimizer).
 #
-# AdamW on all parameters, the learning rate replaced at every step by the
-# schedule's.
-
-@option(Configs.optimizer)
-def _optimizer(c: Configs) -> torch.optim.Optimizer:
-    return speed.make_optimizer(c.model.parameters(), lr=c.lr,
-                                weight_decay=c.weight_decay, device=c.device,
-                                fused=c.fused_optimizer)
-
-
 # ## Run it
 #
 # The checks of single values, and of values that must go together, run
@@ -399,7 +393,7 @@ def check_settings(s: Dict[str, Any], given: Dict[str, Any], args) -> None:
 def main(argv=None):
     launch(Configs, name='imagenet', argv=argv, checks=IMAGENET_CHECKS,
            description='Evaluate or fine-tune ConvMixer on ImageNet or image folders.',
-           check_settings=check_settings, eval_only=True)
+           check_settings=check_settings, eval_only=True, draw=filters.draw_filters)
 
 
 if __name__ == '__main__':

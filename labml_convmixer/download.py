@@ -43,7 +43,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 import threading
 import urllib.request
 from collections import OrderedDict
@@ -51,6 +50,8 @@ from pathlib import Path
 from typing import Any, Dict, Sequence, Union
 
 import torch
+
+from labml_convmixer.atomic import atomic_write_bytes
 
 # Seconds to wait for a download to start, and then for each piece of it.
 # Without a limit, a machine without network can wait for minutes.
@@ -213,34 +214,23 @@ def _open_url(url: str, timeout: float):
 
 def _download(url: str, target: Path, timeout: float):
     """
-    Download `url` to `target` atomically: into a temporary file in the same
-    folder, flushed to disk, then renamed. An interrupted download leaves no
-    half-written file under the final name.
+    Download `url` to `target` [atomically](atomic.html): an interrupted
+    download leaves no half-written file under the final name.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f'Downloading {url} to {target}', file=sys.stderr)
     response = _open_url(url, timeout)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + '.',
-                                         suffix='.partial')
-    try:
-        with response, os.fdopen(handle, 'wb') as file:
-            expected = response.headers.get('Content-Length')
-            size = 0
-            while True:
-                chunk = response.read(1 << 20)
-                if not chunk:
-                    break
+
+    def copy(file):
+        expected = response.headers.get('Content-Length')
+        size = 0
+        with response:
+            while chunk := response.read(1 << 20):
                 file.write(chunk)
                 size += len(chunk)
-            if expected is not None and size != int(expected):
-                raise OSError(f'download ended after {size} of {expected} bytes')
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
+        if expected is not None and size != int(expected):
+            raise OSError(f'download ended after {size} of {expected} bytes')
+    atomic_write_bytes(target, copy)
 
 
 def cached_download(url: str, file_name: str, alternatives: Sequence[str] = ()) -> Path:

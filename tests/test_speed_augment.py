@@ -11,7 +11,7 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode, RandAugment
 
-from experiments import gpu_augment as G
+from experiments.datasets import gpu_augment as G
 
 from labml_convmixer.models import CIFAR10_MEAN as MEAN, CIFAR10_STD as STD
 

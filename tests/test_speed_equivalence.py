@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from experiments.speed import (autocast, default_settings, keep_freed_memory, make_optimizer,
+from experiments.runner.speed import (autocast, default_settings, keep_freed_memory, make_optimizer,
                                prepare_model, to_device_batch)
 from labml_convmixer.model import convmixer
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from experiments import speed
+from experiments.runner import speed
 from labml_convmixer.model import convmixer
 
 
@@ -216,7 +216,7 @@ def test_keep_freed_memory_reuses_pages_and_can_give_them_back():
 def test_trainer_keeps_freed_memory_when_asked(monkeypatch):
     # `prepare` reads only plain settings, so a namespace stands in for the configs
     from types import SimpleNamespace
-    from experiments.trainer import TrainerConfigs
+    from experiments.runner.trainer import TrainerConfigs
     calls = []
     monkeypatch.setattr(speed, 'keep_freed_memory', lambda keep=True: calls.append(keep) or True)
     configs = SimpleNamespace(sync_bn=False, keep_memory=True, device=torch.device('cpu'), channels_last=False,

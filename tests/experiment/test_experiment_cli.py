@@ -12,8 +12,9 @@ import pytest
 from cifar10_testdata import ROOT, run_script
 
 sys.path.insert(0, str(ROOT))
-from experiments import cifar10, launch  # noqa: E402
-from experiments.cli import UserError  # noqa: E402
+from experiments import cifar10  # noqa: E402
+from experiments.runner import launch  # noqa: E402
+from experiments.runner.errors import UserError  # noqa: E402
 
 
 def parse(*argv):

@@ -14,7 +14,7 @@ import torch
 from cifar10_testdata import CLASSES, ROOT, run_script, write_dataset
 
 sys.path.insert(0, str(ROOT))
-from experiments import cifar10_data  # noqa: E402
+from experiments.datasets import cifar10_data  # noqa: E402
 
 
 def test_reads_the_layout_as_uint8_tensors(synthetic_cifar):

@@ -19,7 +19,8 @@ import pytest
 from cifar10_testdata import ROOT, SCRIPT, TINY
 
 sys.path.insert(0, str(ROOT))
-from experiments import cifar10, distributed, launch  # noqa: E402
+from experiments import cifar10  # noqa: E402
+from experiments.runner import distributed, launch  # noqa: E402
 
 METRICS = ('train_loss', 'train_accuracy', 'valid_loss', 'valid_accuracy')
 ENV = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')

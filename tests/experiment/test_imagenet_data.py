@@ -18,8 +18,10 @@ from cifar10_testdata import ROOT
 from imagefolder_testdata import CLASSES, write_folder
 
 sys.path.insert(0, str(ROOT))
-from experiments import cli, imagefolder_data, imagenet, launch  # noqa: E402
-from experiments.cli import UserError  # noqa: E402
+from experiments import imagenet  # noqa: E402
+from experiments.datasets import imagefolder_data  # noqa: E402
+from experiments.runner import cli, launch  # noqa: E402
+from experiments.runner.errors import UserError  # noqa: E402
 from labml_convmixer.models import MODELS  # noqa: E402
 
 IMAGENET_MODELS = ['convmixer_1536_20', 'convmixer_768_32', 'convmixer_1024_20_ks9_p14']
@@ -83,7 +85,7 @@ def test_train_transform_shapes_and_device_variant():
 
 
 def test_batched_pipeline_crops_in_workers_and_augments_on_the_device(tmp_path):
-    from experiments.gpu_augment import BatchAugment
+    from experiments.datasets.gpu_augment import BatchAugment
     root = write_folder(tmp_path / 'data', n_train=3, n_val=1)
     samples = imagefolder_data.read_image_folder(root).train
     crops = imagefolder_data.train_transform(32, 0.5, 'bicubic', flip=True, num_ops=2,

@@ -20,9 +20,11 @@ from cifar10_testdata import ROOT
 from imagefolder_testdata import run_imagenet, write_colour_folder, write_folder
 
 sys.path.insert(0, str(ROOT))
-from experiments import imagefolder_data, imagenet, reports  # noqa: E402
-from experiments.cli import UserError  # noqa: E402
-from experiments.trainer import RunState  # noqa: E402
+from experiments import imagenet  # noqa: E402
+from experiments.datasets import imagefolder_data  # noqa: E402
+from experiments.runner import metrics  # noqa: E402
+from experiments.runner.errors import UserError  # noqa: E402
+from experiments.runner.trainer import RunMode  # noqa: E402
 from labml_convmixer.model import convmixer  # noqa: E402
 from labml_convmixer.pretrained import to_timm_state_dict  # noqa: E402
 
@@ -91,7 +93,7 @@ def test_top5_counts_the_five_highest_logits():
         model.classification.linear.bias.copy_(torch.arange(7, 0, -1).float())
     labels = torch.tensor([0] * 2 + [1] * 3 + [4] + [5] * 2 + [6] * 4)
     loader = DataLoader(TensorDataset(torch.randn(12, 3, 16, 16), labels), batch_size=5)
-    evaluation = reports.evaluate(model, loader, [str(i) for i in range(7)],
+    evaluation = metrics.evaluate(model, loader, [str(i) for i in range(7)],
                                   device=torch.device('cpu'), precision='fp32',
                                   channels_last=False)
     numbers = evaluation.numbers('valid', [str(i) for i in range(7)])
@@ -110,7 +112,7 @@ def configs(tmp_path, evaluating=True, **settings):
     values = dict(model_name='', pretrained=False, weights='', d_model=8, n_layers=1,
                   kernel_size=3, patch_size=4, activation='gelu', seed=0,
                   data=imagefolder_data.read_image_folder(root),
-                  run_state=RunState(evaluating=evaluating))
+                  run_mode=RunMode(evaluating=evaluating))
     return types.SimpleNamespace(**{**values, **settings})
 
 
@@ -132,7 +134,7 @@ def test_weights_for_another_number_of_classes(tmp_path):
                           f"3 class folders: evaluating needs weights for the folder's "
                           f"classes (drop --eval-only to fine-tune them on it)")
     # Fine-tuning takes the rest of the weights and a new classifier
-    c.run_state.evaluating = False
+    c.run_mode = RunMode(evaluating=False)
     model = imagenet.starting_model(c)
     assert model.classification.n_classes == 3
     loaded = torch.load(path, weights_only=True)

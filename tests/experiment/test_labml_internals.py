@@ -1,7 +1,8 @@
 """
-The private parts of labml that `experiments/labml_internals.py` relies on are
-still there: an upgrade that removes one fails here, by name, instead of in the
-middle of a run.
+The private part of labml that `experiments/runner/labml_internals.py` relies on
+is still there: an upgrade fails here, by name, instead of in the middle of a
+run. And the public calls the launcher uses instead of labml's internals do what
+it needs: configs without a run folder, and the folder of the run it created.
 """
 
 import io
@@ -11,7 +12,13 @@ from contextlib import redirect_stdout
 from cifar10_testdata import ROOT
 
 sys.path.insert(0, str(ROOT))
-from experiments import labml_internals  # noqa: E402
+from experiments.runner import labml_internals  # noqa: E402
+
+
+def test_labml_is_the_version_whose_internals_we_checked():
+    from importlib.metadata import version
+    # Another version: check `labml_internals.py` against its source, then change this
+    assert version('labml') == '0.5.3'
 
 
 def test_console_destinations_are_where_we_replace_them():
@@ -41,19 +48,22 @@ def test_console_destinations_are_where_we_replace_them():
 def test_run_path_and_configs_without_an_experiment(tmp_path):
     from labml import experiment, lab
     from labml.configs import BaseConfigs
-    from labml.internal.experiment import experiment_singleton
-    from labml.internal.configs.processor import ConfigProcessor  # noqa: F401
+    from experiments.runner import launch
 
     class Small(BaseConfigs):
         width: int = 3
         height: int = 4
 
-    c = Small()
-    labml_internals.compute_configs(c, {'width': 5})
-    assert (c.width, c.height) == (5, 4)
-
     lab.configure({'experiments_path': str(tmp_path)})
+    c = Small()
+    # What the processes after the first, and `--evaluate`, do: no run folder
+    experiment.evaluate()
+    experiment.configs(c, {'width': 5})
+    assert (c.width, c.height) == (5, 4)
+    assert list(tmp_path.iterdir()) == []
+
     experiment.create(name='internals', writers=set())
-    path = labml_internals.current_run_path()
-    assert path == experiment_singleton().run.run_path
+    path = launch.run_path_of('internals')
     assert path.parent.name == 'internals' and path.parent.parent == tmp_path
+    with experiment.start():
+        assert (path / 'run.yaml').is_file()

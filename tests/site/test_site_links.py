@@ -38,9 +38,9 @@ def links(line_html: str) -> List[str]:
     ('labml_convmixer/model.py', 'chosen.add(i % n)', 'add'),
     ('benchmarks/train_speed.py', 'torch.utils.data.DataLoader', 'data'),
     ('benchmarks/train_speed.py', 'parser.error(', 'error'),
-    ('experiments/launch.py', 'logger.log(', 'log'),
-    ('experiments/reports.py', 'logger.log(', 'log'),
-    ('experiments/cifar10_data.py', 'super().find_class(', 'find_class'),
+    ('experiments/runner/launch.py', 'logger.log(', 'log'),
+    ('experiments/runner/reports.py', 'logger.log(', 'log'),
+    ('experiments/datasets/cifar10_data.py', 'super().find_class(', 'find_class'),
 ])
 def test_no_link_by_attribute_name_alone(site_build, source, snippet, attr):
     for line in code_line_html(site_build.site, source, snippet):
@@ -51,7 +51,7 @@ def test_no_link_by_attribute_name_alone(site_build, source, snippet, attr):
 # Receivers whose class is known: a parameter annotated with a subclass of a
 # project class from another file, and plain names of the module.
 @pytest.mark.parametrize('source,snippet,target', [
-    ('experiments/cifar10.py', 'return c.prepare(model)', 'trainer.html#TrainerConfigs.prepare'),
+    ('experiments/cifar10.py', 'return c.prepare(model)', 'runner/trainer.html#TrainerConfigs.prepare'),
     ('labml_convmixer/model.py', 'clone_module_list(conv_mixer_layer', '#clone_module_list'),
     ('labml_convmixer/model.py', '_use_reordered_class(self, ReorderedConvMixerLayer)',
      '#ReorderedConvMixerLayer'),

@@ -72,7 +72,7 @@ def test_the_site_leads_with_the_paper(site_build):
     # The machinery is grouped in a section of its own, not a long list of equal entries
     assert sections == ['The paper', 'Train it', 'Use it', 'How it runs']
     groups = re.findall(r'id="__nav_5_\d+_label"[^>]*>\s*<span class="md-ellipsis">\s*([^<]+?)\s*</span>', home)
-    assert groups == ['The package', 'The experiments', 'The benchmark']
+    assert groups == ['The package', 'The experiments', 'The run machinery', 'The data sets', 'The benchmark']
 
 
 def test_home_page_reads_in_the_navigation_order(site_build):

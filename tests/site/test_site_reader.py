@@ -165,7 +165,7 @@ def test_symbols_show_their_code_names(browser, server):
         assert tip.inner_text() == 'h in the paper'
         assert page.locator('.lit-legend .lit-legend-pair[data-pair="σ"]').count() == 1
     # Where σ is a standard deviation, it is not paired with `activation`
-    with opened(browser, server, 'experiments/gpu_augment.html') as page:
+    with opened(browser, server, 'experiments/datasets/gpu_augment.html') as page:
         assert page.locator('.katex-html', has_text='σ').count() > 0
         assert page.locator('[data-pair="σ"]').count() == 0
 

@@ -1,7 +1,7 @@
 """
 ---
 title: Training fast
-nav_order: 4
+nav_order: 8
 summary: >
   The settings that make a ConvMixer training step fast: memory format,
   torch.compile, a fused AdamW, mixed precision, non-blocking copies, keeping
@@ -13,9 +13,9 @@ summary: >
 A training step of ConvMixer is a handful of convolutions, activations and
 batch normalizations, repeated $d$ times. How fast it runs depends less on the
 model than on how PyTorch is asked to run it. This module collects the knobs
-that the [CIFAR-10 experiment](cifar10.html) turns, each as a small function
+that the [CIFAR-10 experiment](../cifar10.html) turns, each as a small function
 with one job, so that the experiment and the
-[benchmark](../benchmarks/train_speed.html) use exactly the same code path:
+[benchmark](../../benchmarks/train_speed.html) use exactly the same code path:
 
 | knob | function | what it buys |
 |---|---|---|
@@ -25,7 +25,7 @@ with one job, so that the experiment and the
 | mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler) | bf16 or fp16 matrix units on GPUs |
 | asynchronous copies | [`to_device_batch`](#to_device_batch) | the copy of the next batch to the GPU overlaps the compute |
 | freed memory kept | [`keep_freed_memory`](#keep_freed_memory) | on a CPU, each large tensor reuses memory the process already has instead of asking the kernel for fresh pages |
-| data pipeline | [`default_settings`](#default_settings) picks one of the [two pipelines](cifar10_data.html#data-pipelines) | whole batches augmented between steps: a GPU never waits for CPU workers, and a CPU's cores are not shared with worker processes |
+| data pipeline | [`default_settings`](#default_settings) picks one of the [two pipelines](../datasets/cifar10_data.html#data-pipelines) | whole batches augmented between steps: a GPU never waits for CPU workers, and a CPU's cores are not shared with worker processes |
 
 None of the first six changes what is computed beyond floating point rounding;
 a test checks that the fast path and the plain eager path give the same losses
@@ -99,7 +99,7 @@ class SpeedSettings:
     * `precision` is `'fp32'`, `'bf16'` or `'fp16'`
     * `augment` is the training data pipeline: `'torchvision'` augments each
       image in data loader workers, `'batched'` augments whole batches on the
-      device (see the [data page](cifar10_data.html#data-pipelines)); the
+      device (see the [data page](../datasets/cifar10_data.html#data-pipelines)); the
       per-image one works on every device, so it is the default
     * `keep_memory` keeps the memory of freed tensors in the process for the
       next ones ([`keep_freed_memory`](#keep_freed_memory))
@@ -249,10 +249,10 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def make_grad_scaler(device: DeviceLike, precision: str) -> Optional['torch.amp.GradScaler']:
-    """
+    r"""
     ## Gradient scaler for fp16
 
-    float16 cannot represent gradients below about $6 \\times 10^{-8}$. The
+    float16 cannot represent gradients below about $6 \times 10^{-8}$. The
     scaler multiplies the loss by a large factor before the backward pass and
     divides the gradients by it before the optimizer step, skipping steps whose
     gradients overflowed. It is needed only for `'fp16'`; for other precisions
@@ -336,7 +336,7 @@ def keep_freed_memory(keep: bool = True) -> bool:
     `keep=False` puts back the settings glibc reaches by itself in a process
     that has run a while (blocks of 32 MiB and more mmapped, the heap trimmed
     above 64 MiB of free space) and returns the free memory to the kernel
-    (`malloc_trim`). The [benchmark](../benchmarks/train_speed.html) does this
+    (`malloc_trim`). The [benchmark](../../benchmarks/train_speed.html) does this
     after each turn of a path, so that the processes waiting for their turns
     do not all hold their peak memory at once.
 

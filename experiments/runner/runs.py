@@ -21,7 +21,7 @@ interrupted. Two things make that possible:
 
 1. **Nothing is ever half written.** Every file goes to a temporary file in
    the same folder, is flushed to the disk and renamed over the old one
-   ([`atomic_write_bytes`](#atomic_write_bytes)). A rename is atomic, so a
+   ([`atomic_write_bytes`](../../labml_convmixer/atomic.html#atomic_write_bytes)). A rename is atomic, so a
    crash at any moment leaves the previous checkpoint or the new one.
 2. **The checkpoint holds every state that the next epoch reads**: the
    model's weights and batch-norm statistics, the optimizer's moments, the
@@ -36,39 +36,13 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
 
-from experiments.cli import UserError
-
-# ## Atomic writes
-
-
-def atomic_write_bytes(path: Path, write: Callable[[BinaryIO], None]):
-    """Call `write(file)` on a temporary file next to `path`, then move it into place."""
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
-    try:
-        with open(tmp, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    # Make the rename itself durable
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str):
-    atomic_write_bytes(path, lambda f: f.write(text.encode()))
-
+from experiments.runner.errors import UserError
+from labml_convmixer.atomic import atomic_write_bytes
 
 # ## Random number generators
 

@@ -1,7 +1,7 @@
 r"""
 ---
 title: Batched data augmentation
-nav_order: 3
+nav_order: 2
 summary: >
   Flip, random crop and RandAugment done on a whole batch at once with tensor
   math, on the GPU or the CPU, each image drawing its own operations: so the data
@@ -80,15 +80,15 @@ GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
 
 
 def op_magnitudes(magnitude: int, num_bins: int, height: int, width: int) -> Dict[str, float]:
-    """
+    r"""
     ## Magnitudes of the operations
 
     RandAugment splits the range of each operation into `num_bins` equally spaced
     strengths and uses bin number `magnitude`, the same for every operation. With
-    31 bins, bin 12 of a $32 \\times 32$ image gives a shear of $0.12$, a
-    translation of $0.4 \\cdot \\frac{150}{331} \\cdot 32 \\approx 5.8$ pixels
+    31 bins, bin 12 of a $32 \times 32$ image gives a shear of $0.12$, a
+    translation of $0.4 \cdot \frac{150}{331} \cdot 32 \approx 5.8$ pixels
     (applied as 5 whole pixels), a rotation of $12°$, enhancement factors
-    $1 \\pm 0.36$, posterize to 6 bits and a solarize threshold of 153.
+    $1 \pm 0.36$, posterize to 6 bits and a solarize threshold of 153.
     """
     if not 0 <= magnitude < num_bins:
         raise ValueError(f"magnitude must be in 0..{num_bins - 1} for {num_bins} bins, got {magnitude}")
@@ -162,8 +162,8 @@ def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """
-    Sharpness: blend with a blurred image. The blur is a $3 \\times 3$ kernel with
+    r"""
+    Sharpness: blend with a blurred image. The blur is a $3 \times 3$ kernel with
     weight 5 in the centre and 1 around it (divided by 13), applied to the inner
     pixels only; the one-pixel border is left as it is. Factors above 1 sharpen.
     """
@@ -210,13 +210,13 @@ def autocontrast(x: torch.Tensor) -> torch.Tensor:
 
 
 def equalize(x: torch.Tensor) -> torch.Tensor:
-    """
+    r"""
     Equalize: remap each channel of each image through its cumulative histogram,
     so the values spread evenly over $[0, 255]$, following PIL's rule: with
     $n$ the number of pixels that are not at the channel's brightest value,
-    $\\text{step} = \\lfloor n / 255 \\rfloor$ and value $v$ maps to
-    $\\lfloor (\\#\\{\\text{pixels} < v\\} + \\lfloor \\text{step}/2 \\rfloor) / \\text{step} \\rfloor$.
-    Channels with $\\text{step} = 0$ (nearly flat) stay as they are.
+    $\text{step} = \lfloor n / 255 \rfloor$ and value $v$ maps to
+    $\lfloor (\#\{\text{pixels} < v\} + \lfloor \text{step}/2 \rfloor) / \text{step} \rfloor$.
+    Channels with $\text{step} = 0$ (nearly flat) stay as they are.
 
     The 256-bin histograms of all `batch_size × 3` channels are one `scatter_add_`.
     """
@@ -253,13 +253,13 @@ def equalize(x: torch.Tensor) -> torch.Tensor:
 #   $(x, y + m (x + \frac{W}{2}))$.
 
 def warp(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
-    """
+    r"""
     Apply per-image affine maps `matrices` `[batch_size, 2, 3]` (in the pixel
     coordinates above) with nearest-neighbour sampling and black fill.
 
     `affine_grid` wants the matrix in coordinates where the image spans
-    $[-1, 1]$, i.e. divided by $(\\frac{W}{2}, \\frac{H}{2})$: that is
-    $D^{-1} A D$ with $D = \\mathrm{diag}(\\frac{W}{2}, \\frac{H}{2}, 1)$.
+    $[-1, 1]$, i.e. divided by $(\frac{W}{2}, \frac{H}{2})$: that is
+    $D^{-1} A D$ with $D = \mathrm{diag}(\frac{W}{2}, \frac{H}{2}, 1)$.
     """
     height, width = x.shape[-2:]
     theta = matrices.clone()
@@ -296,11 +296,11 @@ def geometric_matrices(op: torch.Tensor, value: torch.Tensor, height: int, width
 
 
 def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """
+    r"""
     ## Normalise
 
     `uint8` images `[batch_size, 3, height, width]` (or float images holding values
-    in $[0, 255]$) to `float32` $\\frac{x / 255 - \\mu}{\\sigma}$ per channel,
+    in $[0, 255]$) to `float32` $\frac{x / 255 - \mu}{\sigma}$ per channel,
     what `ToTensor()` followed by `Normalize(mean, std)` gives; for evaluation.
     """
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)

@@ -5,7 +5,7 @@ summary: >
   A command line derived from a labml Configs class: one flag per setting, its
   type, default and help read from the class itself, values checked before
   anything runs, and user errors as one line.
-nav_order: 9
+nav_order: 2
 ---
 
 # The command line
@@ -31,7 +31,7 @@ have no default here; `--help` says "device dependent" for them.
 Values are checked before any data is read or any folder is made, so a typo
 costs a second, not a download. A check is a small function that gets the key
 and the parsed value and returns the value to use (it may normalise it, as
-[`one_of`](#one_of) lower-cases a name) or raises a [`UserError`](#UserError).
+[`one_of`](#one_of) lower-cases a name) or raises a [`UserError`](errors.html#UserError).
 """
 
 import argparse
@@ -43,29 +43,15 @@ import tokenize
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Sequence
 
-# The failures a user can cause and fix: wrong values, missing data, unknown
-# runs. The experiment prints their message as one line and exits; they never
-# show a traceback.
-
-
-class UserError(Exception):
-    """
-    An expected failure whose message is all the user needs. `exit_code` is 2
-    for a wrong command line, as `argparse` uses, else 1.
-    """
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
+from experiments.runner.errors import UserError
 
 # ## Settings of a `Configs` class
 #
 # A setting is a plain value that a user may change: an `int`, `float`, `str`
 # or `bool` attribute with a help comment. Computed configs (the model, the
-# data, the optimizer) have other types and are not settings; nor are the
-# undocumented attributes that labml-helpers' base classes declare for their
-# own loop, which our trainer does not use.
+# data, the optimizer) have other types and are not settings; nor is a plain
+# value without a help comment, which an experiment sets for itself (such as
+# the trainer's `report_top5`).
 
 SETTING_TYPES = (int, float, str, bool)
 

@@ -1,14 +1,21 @@
 """
 ---
-title: Distributed training
+title: Devices and distributed training
 summary: >
-  One process per device under torchrun: where a process stands, starting and
-  closing the process group, keeping batch-norm statistics equal, splitting the
-  test set, and a digest to check that every process ends with the same weights.
-nav_order: 11
+  The device of each process, checked and set up in one place; one process per
+  device under torchrun: where a process stands, starting and closing the
+  process group, keeping batch-norm statistics equal, splitting the test set,
+  and a digest to check that every process ends with the same weights.
+nav_order: 9
 ---
 
-# Distributed training
+# Devices and distributed training
+
+`--device` names the device: `auto` (a GPU when PyTorch sees one), `cpu`,
+`cuda` or `cuda:N`. It is checked on the command line
+([`check_device_name`](#check_device_name)) and set up once, before anything is
+computed ([`setup_device`](#setup_device)); the trainer's `device` config is
+[`resolve_device`](#resolve_device) of the same name.
 
 ```
 torchrun --nproc_per_node=4 experiments/cifar10.py
@@ -23,7 +30,7 @@ process writes logs and checkpoints.
 
 GPUs talk through NCCL; CPUs through gloo, which is how the tests run it on a
 machine without GPUs. A plain `python experiments/cifar10.py` is a world of
-one process, and none of this code does anything there.
+one process, and none of the process group code does anything there.
 """
 
 import dataclasses
@@ -34,6 +41,47 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
+
+from experiments.runner.errors import UserError
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`auto` is CUDA when there is a GPU; a plain `cuda` is the GPU of the local rank."""
+    if name == 'auto':
+        name = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = torch.device(name)
+    if device.type == 'cuda' and device.index is None:
+        device = torch.device('cuda', local_rank)
+    return device
+
+
+def check_device_name(key: str, value: str) -> str:
+    """The command line's check of `--device`: a device this machine has."""
+    try:
+        device = resolve_device(value)
+    except RuntimeError:
+        raise UserError(f"unknown device {value!r}: use auto, cpu, cuda or cuda:N", 2) from None
+    if device.type not in ('cpu', 'cuda'):
+        raise UserError(f"device must be auto, cpu or cuda, got {value!r}", 2)
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise UserError("device cuda was asked for, but PyTorch sees no CUDA GPU", 2)
+    if device.type == 'cuda' and device.index >= torch.cuda.device_count():
+        raise UserError(f"there is no GPU {device}", 2)
+    return value
+
+
+def setup_device(name: str, sync_bn: bool) -> torch.device:
+    """The device of this run, set up before any config is computed."""
+    device = resolve_device(name)
+    if device.type == 'cpu':
+        # Numbers too small for a normal float ("subnormals") appear as the
+        # learning rate and the gradients shrink; x86 CPUs compute with them
+        # many times slower. Flushing them to zero costs no accuracy.
+        torch.set_flush_denormal(True)
+    if sync_bn and device.type != 'cuda':
+        raise UserError("--sync-bn needs CUDA GPUs: PyTorch's SyncBatchNorm does not run "
+                        "on CPUs", 2)
+    return device
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,7 +5,7 @@ summary: >
   The `main` of every experiment: read the command line, then start a new run,
   continue one with --resume, evaluate one with --evaluate or evaluate the
   starting weights with --eval-only; errors a user can fix are one line.
-nav_order: 8
+nav_order: 5
 ---
 
 # Starting, resuming and evaluating a run
@@ -32,23 +32,54 @@ continue.
 An experiment passes what is particular to it: its `checks` of single values,
 a `check_settings` function for rules that involve several settings (it sees
 the values with the defaults filled in, the ones given on the command line,
-and the parsed flags), and `eval_only=True` when it starts from weights worth
-evaluating on their own (pretrained ones, a weights file).
+and the parsed flags), `eval_only=True` when it starts from weights worth
+evaluating on their own (pretrained ones, a weights file), and `draw`, the
+picture of a model that `--evaluate` leaves in the run folder.
+
+## The order of things
+
+Everything that decides what the run does comes first, from the command line
+alone: the settings, the run to resume or evaluate and its checkpoint, the
+[`RunMode`](trainer.html#RunMode), the device and the process's place in a
+distributed run. Only then are the configs made, with all of it given to them;
+what they compute is computed where it is used.
+
+## labml runs and distributed training
+
+The first process creates the labml experiment with `experiment.create`: one run
+folder with labml's `configs.yaml`, `run.yaml` and `log.jsonl`, to which the
+trainer adds its checkpoint and summary. The other processes of a distributed
+run need the same configs but no run: they compute them with
+`experiment.evaluate()`, labml's experiment that records nothing and creates no
+folder. So does `--evaluate`, which writes into the run it evaluates.
+
+labml's own distributed mode, `experiment.create(distributed_rank=...,
+distributed_world_size=...)`, does not fit: it gives every process its own run
+folder, `<uuid>.<rank>`, each with its own `run.yaml` and logs, and needs the
+run's uuid before the process group could share it. `--resume RUN_UUID` then
+finds no folder `<uuid>`, and a run's settings and checkpoint would be spread
+over as many folders as processes. Its `disable_screen` only drops the tracker's
+console writer, while our one-line-per-epoch output goes through labml's
+`logger`: quieting the other processes, and plain lines in a log file, are done
+by the [console](labml_internals.html) instead.
 """
 
 import argparse
+import contextlib
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-import torch
+from torch import nn
 
 from labml import experiment, lab, logger
 
-from experiments import cli, distributed, filters, labml_internals, reports, runs
-from experiments.cli import UserError
-from experiments.trainer import TrainerConfigs, resolve_device
+from experiments.runner import cli, distributed, labml_internals, reports, runs, trainer
+from experiments.runner.errors import UserError
+from experiments.runner.trainer import RunMode, RunState, TrainerConfigs
+from labml_convmixer.atomic import atomic_write_text
 
 # Settings a resumed run may change: where things are, not what is computed
 RESUME_MAY_CHANGE = {'data_dir', 'device_name', 'num_workers'}
@@ -57,17 +88,20 @@ RESUME_MAY_CHANGE = {'data_dir', 'device_name', 'num_workers'}
 # `check_settings(settings, given, args)`: raises a `UserError` for values
 # that do not go together
 SettingsCheck = Callable[[Dict[str, Any], Dict[str, Any], argparse.Namespace], None]
+# `draw(model, path)`: a picture of the model, for `--evaluate`
+Draw = Callable[[nn.Module, Path], None]
 
 
 def launch(configs_class: type, *, name: str, description: str,
            checks: Dict[str, Sequence[cli.Check]], argv: Optional[List[str]] = None,
-           check_settings: Optional[SettingsCheck] = None, eval_only: bool = False):
+           check_settings: Optional[SettingsCheck] = None, eval_only: bool = False,
+           draw: Optional[Draw] = None):
     """Run the experiment's command line and exit with its status."""
     prog = f'{name}.py'
     try:
         code = main(configs_class, name=name, prog=prog, description=description,
                     checks=checks, argv=argv, check_settings=check_settings,
-                    eval_only=eval_only)
+                    eval_only=eval_only, draw=draw)
     except UserError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         code = e.exit_code
@@ -100,6 +134,15 @@ def build_parser(configs_class: type, prog: str, description: str,
     return parser
 
 
+def _absolute_path(key: str, value: str) -> str:
+    # Stored with the run, so make it independent of the current folder
+    return str(Path(value).expanduser().resolve()) if value else value
+
+
+# Checks of where things are
+RUN_CHECKS = {'data_dir': (_absolute_path,), 'device_name': (distributed.check_device_name,)}
+
+
 def parse_overrides(args: argparse.Namespace, configs_class: type,
                     checks: Dict[str, Sequence[cli.Check]], world_size: int,
                     check_settings: Optional[SettingsCheck] = None) -> Dict[str, Any]:
@@ -116,44 +159,19 @@ def parse_overrides(args: argparse.Namespace, configs_class: type,
     return values
 
 
-# ### Checks of where things are
-
-def _absolute_path(key: str, value: str) -> str:
-    # Stored with the run, so make it independent of the current folder
-    return str(Path(value).expanduser().resolve()) if value else value
-
-
-def _existing_device(key: str, value: str) -> str:
-    try:
-        device = resolve_device(value)
-    except RuntimeError:
-        raise UserError(f"unknown device {value!r}: use auto, cpu, cuda or cuda:N", 2) from None
-    if device.type not in ('cpu', 'cuda'):
-        raise UserError(f"device must be auto, cpu or cuda, got {value!r}", 2)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise UserError("device cuda was asked for, but PyTorch sees no CUDA GPU", 2)
-    if device.type == 'cuda' and device.index >= torch.cuda.device_count():
-        raise UserError(f"there is no GPU {device}", 2)
-    return value
-
-
-RUN_CHECKS = {'data_dir': (_absolute_path,), 'device_name': (_existing_device,)}
-
-
 # ## The command
 
 def main(configs_class: type, *, name: str, prog: str, description: str,
          checks: Dict[str, Sequence[cli.Check]], argv: Optional[List[str]] = None,
-         check_settings: Optional[SettingsCheck] = None,
-         eval_only: bool = False) -> int:
+         check_settings: Optional[SettingsCheck] = None, eval_only: bool = False,
+         draw: Optional[Draw] = None) -> int:
     parser = build_parser(configs_class, prog, description, checks, eval_only)
     args = parser.parse_args(argv)
     if args.logs_dir:
         lab.configure({'experiments_path': str(Path(args.logs_dir).expanduser().resolve())})
-    modes = [flag for flag, on in (('--resume', args.resume),
-                                   ('--evaluate', args.evaluate),
-                                   ('--eval-only', getattr(args, 'eval_only', False)))
-             if on]
+    start_eval = getattr(args, 'eval_only', False)
+    modes = [flag for flag, on in (('--resume', args.resume), ('--evaluate', args.evaluate),
+                                   ('--eval-only', start_eval)) if on]
     if len(modes) > 1:
         raise UserError(f"{' and '.join(modes)} cannot be used together", 2)
     overrides = parse_overrides(args, configs_class, checks, distributed.world_size(),
@@ -175,57 +193,54 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
         overrides = {**checkpoint['overrides'],
                      **{k: v for k, v in overrides.items() if k in RESUME_MAY_CHANGE}}
         name = checkpoint['name']
+    mode = RunMode(evaluating=bool(args.evaluate or start_eval),
+                   restoring=checkpoint is not None)
 
-    device = resolve_device(overrides.get('device_name', 'auto'))
-    if device.type == 'cpu':
-        # Numbers too small for a normal float ("subnormals") appear as the
-        # learning rate and the gradients shrink; x86 CPUs compute with them
-        # many times slower. Flushing them to zero costs no accuracy.
-        torch.set_flush_denormal(True)
-    if overrides.get('sync_bn') and device.type != 'cuda':
-        raise UserError("--sync-bn needs CUDA GPUs: PyTorch's SyncBatchNorm does not run "
-                        "on CPUs", 2)
+    device = distributed.setup_device(overrides.get('device_name', 'auto'),
+                                      overrides.get('sync_bn', False))
     info = distributed.init_distributed(device)
     labml_internals.configure_console(info.is_main)
     finished = False
     try:
-        if args.evaluate:
-            status = evaluate_run(configs_class, run_path, checkpoint, overrides)
-        elif getattr(args, 'eval_only', False):
-            status = evaluate_start(configs_class, overrides, info, name)
+        if mode.evaluating:
+            status = evaluate(configs_class, overrides, info, mode, name, run_path,
+                              checkpoint, draw)
         else:
-            status = train(configs_class, args, overrides, info, name, run_path, checkpoint)
+            status = train(configs_class, args, overrides, info, mode, name, run_path,
+                           checkpoint)
         finished = True
         return status
     finally:
         distributed.end_distributed(info, finished)
 
 
-def _make_configs(configs_class: type, info: distributed.DistInfo,
-                  overrides: Optional[Dict[str, Any]] = None) -> TrainerConfigs:
-    """A `Configs` for this process; with `overrides`, seeded with theirs first."""
-    if overrides is not None:
-        default_seed = cli.settings_of(configs_class)['seed'].default
-        runs.seed_everything(overrides.get('seed', default_seed))
+def make_configs(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
+                 mode: RunMode, name: str, new_run: bool,
+                 uuid: Optional[str] = None) -> TrainerConfigs:
+    """
+    The configs of this process, given its place and the run's mode, seeded
+    first. With `new_run`, the first process creates (or, with `uuid`,
+    reopens) the labml run; the rest compute the same configs with no run.
+    """
+    default_seed = cli.settings_of(configs_class)['seed'].default
+    runs.seed_everything(overrides.get('seed', default_seed))
     c = configs_class()
-    # The process's place in a distributed run is a fact, not a setting
-    c.dist_info = info
+    c.dist_info, c.run_mode = info, mode
+    if new_run and info.is_main:
+        experiment.create(name=name, uuid=uuid, writers={'screen', 'file'})
+    else:
+        experiment.evaluate()
+    experiment.configs(c, dict(overrides))
     return c
 
 
-def _start_run(c: TrainerConfigs, overrides: Dict[str, Any], name: str,
-               uuid: Optional[str] = None):
-    """A labml run in the first process; the same configs, with no run, in the rest."""
-    if c.dist_info.is_main:
-        experiment.create(name=name, uuid=uuid, writers={'screen', 'file'})
-        experiment.configs(c, dict(overrides))
-    else:
-        labml_internals.compute_configs(c, dict(overrides))
+def run_path_of(name: str) -> Path:
+    """The folder of the labml run this process created."""
+    return lab.get_experiments_path() / name / experiment.get_uuid()
 
 
-def _check_classes(c: TrainerConfigs, checkpoint: Dict[str, Any], run_path: Path):
+def _check_classes(classes: List[str], checkpoint: Dict[str, Any], run_path: Path):
     """A run's checkpoint fits only data with the classes it was trained on."""
-    classes = list(c.data.classes)
     if checkpoint['classes'] != classes:
         trained = checkpoint['classes']
         raise UserError(f"run {run_path.name} was trained on {len(trained)} classes "
@@ -233,108 +248,97 @@ def _check_classes(c: TrainerConfigs, checkpoint: Dict[str, Any], run_path: Path
                         f"{len(classes)} ({', '.join(classes[:5])}, ...)")
 
 
-def _evaluate(c: TrainerConfigs) -> reports.Evaluation:
-    return reports.evaluate(c.model, c.valid_loader, list(c.data.classes),
-                            device=c.device, precision=c.precision,
-                            channels_last=c.channels_last,
-                            distributed=c.dist_info.enabled)
+def _started(is_main: bool):
+    """labml's run, started in the first process only."""
+    return experiment.start() if is_main else contextlib.nullcontext()
 
 
-def evaluate_run(configs_class: type, run_path: Path, checkpoint: Dict[str, Any],
-                 overrides: Dict[str, Any]) -> int:
-    c = _make_configs(configs_class, distributed.DistInfo())
-    experiment.evaluate()
-    # No compilation for a single pass over the test set
-    experiment.configs(c, {**overrides, 'compile': False})
-    c.run_state.evaluating = c.run_state.restoring = True
-    _check_classes(c, checkpoint, run_path)
-    c.model.load_state_dict(checkpoint['model'])
-    # What the trained layers look like, beside the numbers
-    filters.draw_filters(c.model, run_path / 'filters.png')
+def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
+             mode: RunMode, name: str, run_path: Optional[Path],
+             checkpoint: Optional[Dict[str, Any]], draw: Optional[Draw]) -> int:
+    """
+    ## `--evaluate` and `--eval-only`
+
+    One pass over the test data, without compiling the model. `--evaluate`
+    loads a run's checkpoint and writes `evaluation.json`, the confusion matrix
+    and the picture of the model into that run's folder. `--eval-only`
+    evaluates the starting weights in a new run, whose `summary.json` has the
+    numbers.
+    """
+    new_run = checkpoint is None
+    c = make_configs(configs_class, {**overrides, 'compile': False}, info, mode, name, new_run)
     classes = list(c.data.classes)
-    result = reports.write_evaluation(run_path, _evaluate(c), classes,
-                                      checkpoint['epoch'], **c.summary_facts())
-    logger.log(f"test accuracy {100 * result['test_accuracy']:.2f}% "
-               f"({result['test_images']} images, epoch {result['epochs_trained']}); "
-               + f"filters in {run_path / 'filters.png'}; "
+    if checkpoint is not None:
+        _check_classes(classes, checkpoint, run_path)
+        c.model.load_state_dict(checkpoint['model'])
+    start = time.perf_counter()
+    with _started(info.is_main and new_run):
+        result = c.evaluate()
+    if not info.is_main:
+        return 0
+    reports.log_pass(result, time.perf_counter() - start)
+    if new_run:
+        run_path = run_path_of(name)
+        summary = reports.write_evaluation_summary(
+            run_path, result, classes, changed_configs=overrides,
+            device=str(c.device), world_size=info.world_size, **c.summary_facts())
+        logger.log(f"top-1 {100 * summary['valid_accuracy']:.2f}%  "
+                   f"top-5 {100 * summary['valid_top5']:.2f}%  on "
+                   f"{summary['valid_images']} images; "
+                   f"summary in {run_path / 'summary.json'}")
+        return 0
+    pictures = ''
+    if draw is not None:
+        draw(c.model, run_path / 'filters.png')
+        pictures = f"filters in {run_path / 'filters.png'}; "
+    numbers = reports.write_evaluation(run_path, result, classes, checkpoint['epoch'],
+                                       **c.summary_facts())
+    logger.log(f"test accuracy {100 * numbers['test_accuracy']:.2f}% "
+               f"({numbers['test_images']} images, epoch {numbers['epochs_trained']}); "
+               + pictures
                + (f"confusion matrix in {run_path / 'confusion_matrix.png'}"
                   if len(classes) <= reports.PLOTTED_CLASSES
                   else f"results in {run_path / 'evaluation.json'}"))
     return 0
 
 
-def evaluate_start(configs_class: type, overrides: Dict[str, Any],
-                   info: distributed.DistInfo, name: str) -> int:
-    """
-    ## `--eval-only`
-
-    A new run whose model is built as for training, from its starting weights,
-    and evaluated once on the test data; its `summary.json` has the numbers.
-    """
-    c = _make_configs(configs_class, info, overrides)
-    _start_run(c, {**overrides, 'compile': False}, name)
-    c.run_state.evaluating = True
-    _ = c.data, c.model
-    if info.is_main:
-        with experiment.start():
-            evaluation = _evaluate(c)
-    else:
-        evaluation = _evaluate(c)
-    if info.is_main:
-        run_path = labml_internals.current_run_path()
-        classes = list(c.data.classes)
-        summary = reports.write_evaluation_summary(
-            run_path, evaluation, classes, changed_configs=overrides,
-            device=str(c.device), world_size=info.world_size, **c.summary_facts())
-        logger.log(f"top-1 {100 * summary['valid_accuracy']:.2f}%  "
-                   f"top-5 {100 * summary['valid_top5']:.2f}%  on "
-                   f"{summary['valid_images']} images; "
-                   f"summary in {run_path / 'summary.json'}")
-    return 0
-
-
 def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, Any],
-          info: distributed.DistInfo, name: str, run_path: Optional[Path],
+          info: distributed.DistInfo, mode: RunMode, name: str, run_path: Optional[Path],
           checkpoint: Optional[Dict[str, Any]]) -> int:
-    c = _make_configs(configs_class, info, overrides)
+    """
+    ## Training, new or resumed
+
+    The data is read first: a missing data set stops the run before the model
+    is built and compiled.
+    """
     if info.is_main and run_path is not None:
         runs.release_stale_pid(run_path)
-    _start_run(c, overrides, name, run_path.name if run_path is not None else None)
-
-    state = c.run_state
-    state.restoring = checkpoint is not None
-    # Read the data first: a missing data set should stop the run before the
-    # model is compiled
-    _ = c.data
+    c = make_configs(configs_class, overrides, info, mode, name, new_run=True,
+                     uuid=run_path.name if run_path is not None else None)
+    state = RunState(overrides=dict(overrides), name=name,
+                     run_path=run_path_of(name) if info.is_main else None)
+    classes = list(c.data.classes)
     if checkpoint is not None:
-        _check_classes(c, checkpoint, run_path)
-    state.overrides = dict(overrides)
-    state.name = name
-    if info.is_main:
-        state.run_path = labml_internals.current_run_path()
-    _ = c.model, c.train_model, c.optimizer, c.grad_scaler
-    if checkpoint is not None:
-        c.load_checkpoint(checkpoint)
+        _check_classes(classes, checkpoint, run_path)
+        trainer.load_checkpoint(c, state, checkpoint)
         if info.is_main:
             logger.log(f"resuming run {run_path.name} after epoch {state.epoch}")
-    if info.is_main:
-        with experiment.start():
-            c.run()
-    else:
-        c.run()
+    with _started(info.is_main):
+        trainer.train(c, state)
 
     if args.weights_digest:
         folder = Path(args.weights_digest)
         folder.mkdir(parents=True, exist_ok=True)
-        runs.atomic_write_text(folder / f'rank{info.rank}.sha256',
+        atomic_write_text(folder / f'rank{info.rank}.sha256',
                                distributed.weights_digest(c.model) + '\n')
-    if info.is_main:
-        if not state.history:
-            raise UserError("nothing to summarise: the run has no finished epoch")
-        summary = reports.write_summary(
-            state.run_path, state.history, changed_configs=state.overrides,
-            device=str(c.device), world_size=info.world_size,
-            classes=list(c.data.classes), **state.valid_details, **c.summary_facts())
-        logger.log(f"test accuracy {100 * summary['valid_accuracy']:.2f}% after "
-                   f"{summary['epochs']} epochs; run folder {state.run_path}")
+    if not info.is_main:
+        return 0
+    if not state.history:
+        raise UserError("nothing to summarise: the run has no finished epoch")
+    summary = reports.write_summary(
+        state.run_path, state.history, changed_configs=state.overrides,
+        device=str(c.device), world_size=info.world_size, classes=classes,
+        **state.valid_details, **c.summary_facts())
+    logger.log(f"test accuracy {100 * summary['valid_accuracy']:.2f}% after "
+               f"{summary['epochs']} epochs; run folder {state.run_path}")
     return 0

@@ -1,7 +1,7 @@
 r"""
 ---
 title: CIFAR-10 data
-nav_order: 2
+nav_order: 1
 summary: >
   Reading CIFAR-10's Python version from disk, checked by structure, and the two
   pipelines that turn it into augmented batches: per-image torchvision
@@ -10,7 +10,7 @@ summary: >
 
 # CIFAR-10 data
 
-This page is the data half of the [CIFAR-10 experiment](cifar10.html): it finds
+This page is the data half of the [CIFAR-10 experiment](../cifar10.html): it finds
 CIFAR-10 on disk (downloading it when it is missing), reads it into memory and
 hands batches to the training loop.
 
@@ -57,7 +57,7 @@ reach the model in one of two ways:
   are not shared with worker processes.
 
 The experiment picks `batched` on CUDA and on a CPU (measured: see
-[`default_settings`](speed.html#default_settings)), and `torchvision`
+[`default_settings`](../runner/speed.html#default_settings)), and `torchvision`
 elsewhere; both normalise with the training set's per-channel mean and
 standard deviation.
 """
@@ -75,7 +75,7 @@ from torch.utils.data import Dataset, Sampler
 
 from labml import lab, logger
 
-from experiments.cli import UserError
+from experiments.runner.errors import UserError
 # The per-channel mean and standard deviation of CIFAR-10's training images,
 # on the $[0, 1]$ scale, used to normalise every image. They belong to the
 # model as much as to the data (a trained model expects its inputs normalised
@@ -94,7 +94,7 @@ IMAGE_SHAPE = (3, 32, 32)
 
 # A data set that is missing, cannot be downloaded, or breaks the layout is an
 # error the user can fix: one line, no traceback (see the
-# [command line](cli.html#UserError)).
+# [launcher](../runner/launch.html#launch)).
 
 class DataError(UserError):
     """CIFAR-10 is missing, cannot be downloaded, or a file breaks the layout."""

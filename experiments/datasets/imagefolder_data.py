@@ -1,7 +1,7 @@
 r"""
 ---
 title: Image folders
-nav_order: 6
+nav_order: 3
 summary: >
   Reading a folder of images with one sub-folder per class, checked before
   anything is trained; the evaluation transform of the published ImageNet
@@ -11,7 +11,7 @@ summary: >
 
 # Image folders
 
-This is the data half of the [ImageNet experiment](imagenet.html). It reads
+This is the data half of the [ImageNet experiment](../imagenet.html). It reads
 any data set laid out as torchvision's `ImageFolder` expects:
 
 ```
@@ -62,7 +62,7 @@ both resize with the same PIL kernel.
 $4/3$, resized to $s \times s$; a horizontal flip with probability ½;
 RandAugment; normalisation. timm adds mixup, cutmix and random erasing for
 training from scratch; they are left out here (see the
-[experiment](imagenet.html#the-recipe)).
+[experiment](../imagenet.html#the-recipe)).
 
 ## Two pipelines
 
@@ -83,7 +83,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from experiments.cli import UserError
+from experiments.runner.errors import UserError
 
 # What torchvision's `ImageFolder` takes for an image file
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff',

@@ -5,7 +5,7 @@ summary: >
   What a run leaves for a reader: one line per epoch, summary.json and
   metrics.png at the end, and for `--evaluate` a per-class table and a
   confusion matrix.
-nav_order: 13
+nav_order: 7
 ---
 
 # Reports
@@ -19,32 +19,27 @@ for a person, or a script, to read after the run:
   ([`write_summary`](#write_summary));
 * for `--evaluate RUN_UUID`: the accuracy of each class, `evaluation.json`,
   and `confusion_matrix.png`, the count of test images of each true class
-  (rows) given each predicted class (columns) ([`evaluate`](#evaluate)); an
-  experiment that evaluates its starting weights without training
-  (`--eval-only`) writes the same numbers to the `summary.json` of a new run.
+  (rows) given each predicted class (columns)
+  ([`write_evaluation`](#write_evaluation)); an experiment that evaluates its
+  starting weights without training (`--eval-only`) writes the same numbers to
+  the `summary.json` of a new run.
 
-A pass over the test data shows its progress: the images per second and the
-top-1 accuracy so far, redrawn on a terminal, and a line every few thousand
-images in a log. Every file is written atomically, so a reader never sees half
-of one.
+The numbers come from the [meter](metrics.html). Every file is written
+[atomically](../../labml_convmixer/atomic.html), so a reader never sees half of
+one.
 """
 
-import dataclasses
 import json
-import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from labml import logger
 
-from experiments import speed
-from experiments.runs import atomic_write_bytes, atomic_write_text
+from experiments.runner.metrics import Result
+from labml_convmixer.atomic import atomic_write_bytes, atomic_write_text
 
 
 def format_epoch(r: Dict[str, float], epochs: int) -> str:
@@ -121,102 +116,19 @@ def write_summary(run_path: Path, history: List[Dict[str, float]], **facts: Any)
     return summary
 
 
-# ## Evaluation
-#
-# One pass over the test data gives the confusion matrix, the count of images
-# of each true class (rows) given each predicted class (columns), from which
-# top-1 accuracy, per class and overall, follows; top-5 hits and the loss are
-# summed alongside.
-
-# A progress line every this many images when the output is not a terminal
-PROGRESS_EVERY = 4096
 # More classes than this make a confusion matrix image nobody can read, and a
 # per-class table longer than a screen: the table then lists the worst classes
 PLOTTED_CLASSES = 30
 
 
-@dataclasses.dataclass
-class Evaluation:
-    confusion: torch.Tensor  # `[n_classes, n_classes]`, on the CPU
-    loss_sum: float
-    top5_correct: int
-
-    @property
-    def images(self) -> int:
-        return int(self.confusion.sum())
-
-    def numbers(self, prefix: str, classes: List[str]) -> Dict[str, Any]:
-        """Top-1, top-5, loss, images, per-class accuracy: `{prefix}_accuracy`, ..."""
-        n = max(self.images, 1)
-        counts = self.confusion.sum(dim=1).clamp(min=1)
-        per_class = {name: self.confusion[i, i].item() / counts[i].item()
-                     for i, name in enumerate(classes)}
-        return {f'{prefix}_accuracy': self.confusion.diag().sum().item() / n,
-                f'{prefix}_top5': self.top5_correct / n,
-                f'{prefix}_loss': self.loss_sum / n,
-                f'{prefix}_images': self.images, 'per_class_accuracy': per_class}
+def log_pass(result: Result, seconds: float):
+    """The line that ends a pass of `--evaluate` or `--eval-only`."""
+    logger.log(f"evaluated {result.images}/{result.images} images  "
+               f"{result.images / max(seconds, 1e-9):8.1f} img/s  "
+               f"top-1 {100 * result.accuracy:6.2f}%")
 
 
-class _Progress:
-    """Images per second and the running top-1 accuracy of a pass."""
-
-    def __init__(self, total: int):
-        self.total, self.start = total, time.perf_counter()
-        self.terminal = sys.stdout.isatty()
-        self.next_line, self.last_drawn = PROGRESS_EVERY, 0.0
-
-    def update(self, seen: int, correct: torch.Tensor):
-        now, done = time.perf_counter(), seen >= self.total
-        # Reading `correct` waits for the device: only when a line is due
-        if not (done or (now - self.last_drawn > 0.5 if self.terminal
-                         else seen >= self.next_line)):
-            return
-        self.last_drawn = now
-        while self.next_line <= seen:
-            self.next_line += PROGRESS_EVERY
-        width = len(str(self.total))
-        logger.log(f"evaluated {seen:{width}d}/{self.total} images  "
-                   f"{seen / max(now - self.start, 1e-9):8.1f} img/s  "
-                   f"top-1 {100 * correct.item() / max(seen, 1):6.2f}%",
-                   is_new_line=done or not self.terminal)
-
-
-def evaluate(model: nn.Module, loader, classes: List[str], *, device: torch.device,
-             precision: str, channels_last: bool,
-             distributed: bool = False) -> Evaluation:
-    """
-    The model on every batch of `loader`. In a distributed run each process
-    evaluates its share and the counts are added up.
-    """
-    model.eval()
-    n = len(classes)
-    confusion = torch.zeros(n * n, dtype=torch.long, device=device)
-    sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, top-5 hits
-    sampler = getattr(loader, 'sampler', None)
-    progress = _Progress(len(sampler) if sampler is not None else len(loader.dataset))
-    seen = 0
-    with torch.no_grad():
-        for images, labels in loader:
-            images, labels = speed.to_device_batch(images, labels, device,
-                                                   channels_last=channels_last)
-            with speed.autocast(device, precision):
-                logits = model(images).float()
-            top = logits.topk(min(5, n), dim=-1).indices
-            loss = F.cross_entropy(logits, labels, reduction='sum')
-            sums += torch.stack([loss.double(),
-                                 (top == labels[:, None]).any(dim=-1).sum().double()])
-            predicted = logits.argmax(dim=-1)
-            confusion += torch.bincount(labels * n + predicted, minlength=n * n)
-            seen += len(labels)
-            progress.update(seen, confusion.view(n, n).diag().sum())
-    if distributed:
-        torch.distributed.all_reduce(confusion)
-        torch.distributed.all_reduce(sums)
-    loss_sum, top5 = sums.tolist()
-    return Evaluation(confusion.view(n, n).cpu(), loss_sum, int(top5))
-
-
-def log_per_class(evaluation: Evaluation, classes: List[str]):
+def log_per_class(evaluation: Result, classes: List[str]):
     """The per-class table; with many classes only the worst ones."""
     accuracy = evaluation.numbers('test', classes)['per_class_accuracy']
     shown = list(range(len(classes)))
@@ -230,7 +142,7 @@ def log_per_class(evaluation: Evaluation, classes: List[str]):
                    f"{100 * accuracy[name]:8.2f}%")
 
 
-def write_evaluation(run_path: Path, evaluation: Evaluation, classes: List[str],
+def write_evaluation(run_path: Path, evaluation: Result, classes: List[str],
                      epochs_trained: int, **facts: Any) -> Dict[str, Any]:
     """
     `--evaluate`: print the per-class table; write `evaluation.json` and
@@ -246,7 +158,7 @@ def write_evaluation(run_path: Path, evaluation: Evaluation, classes: List[str],
     return result
 
 
-def write_evaluation_summary(run_path: Path, evaluation: Evaluation, classes: List[str],
+def write_evaluation_summary(run_path: Path, evaluation: Result, classes: List[str],
                              **facts: Any) -> Dict[str, Any]:
     """
     `--eval-only`: the numbers of the one pass, as `valid_accuracy`,

@@ -1,0 +1,63 @@
+"""
+---
+title: What we use of labml's internals
+summary: >
+  The one place where the experiments reach past labml's public API, with the
+  reason, in one module so that a labml upgrade breaks one page.
+nav_order: 11
+---
+
+# What we use of labml's internals
+
+labml's public API (`experiment`, `tracker`, `logger`, `monit`, `configs`)
+covers almost everything the experiments do: runs, configs in every process of
+a distributed run (see the [launcher](launch.html#labml-runs-and-distributed-training)),
+the run's folder, metrics and progress. One thing it does not offer, and we take
+it from `labml.internal`:
+
+**Plain output when standard output is not a terminal.** labml redraws one line
+with carriage returns, which is what a terminal needs for live progress. In a
+file or a CI log the redraws pile up into one enormous line. We swap labml's
+console for one that prints only finished lines, without colours
+([`configure_console`](#configure_console)); in a distributed run, the processes
+other than the first print nothing. labml keeps its console's destinations in a
+private, name-mangled list, `_Logger__destinations`, with no call to change it.
+
+The project pins labml to one version; `tests/experiment/test_labml_internals.py`
+fails on another version, and when the list is gone.
+"""
+
+import re
+import sys
+
+# The codes labml writes around coloured text, left out of plain lines
+_ANSI = re.compile(r'\x1b\[[0-9;]*m')
+
+
+class PlainLines:
+    """A labml console destination that prints finished lines only."""
+
+    def __init__(self, silent: bool):
+        self.silent = silent
+
+    def log(self, parts, *, is_new_line: bool, is_reset: bool):
+        if self.silent or not is_new_line:
+            return
+        text = ''.join(p if isinstance(p, str) else p[0] for p in parts)
+        text = _ANSI.sub('', text).replace('\r', '').strip()
+        if text:
+            print(text, flush=True)
+
+
+def configure_console(is_main: bool):
+    """
+    Plain lines on a standard output that is not a terminal; nothing from the
+    processes after the first of a distributed run.
+    """
+    from labml.internal.logger import logger_singleton
+    console = logger_singleton()
+    if not is_main:
+        # Only the first process speaks
+        console._Logger__destinations = [PlainLines(silent=True)]
+    elif not sys.stdout.isatty():
+        console._Logger__destinations = [PlainLines(silent=False)]

@@ -1,0 +1,349 @@
+r"""
+---
+title: The trainer
+summary: >
+  What every ConvMixer experiment shares: the settings of the model, the
+  schedule and the device, the speed defaults, DistributedDataParallel, the
+  optimizer, and the epoch loop with a checkpoint after every epoch.
+nav_order: 4
+---
+
+# The trainer
+
+An experiment such as [CIFAR-10](../cifar10.html) or [ImageNet](../imagenet.html)
+is a short subclass of [`TrainerConfigs`](#TrainerConfigs): it sets the
+recipe's defaults and supplies the data, the loaders, the model and its
+learning rate schedule. Everything else lives here:
+
+* the settings every experiment has, each with its help text at the end of its
+  line (the [command line](cli.html) reads it from there);
+* the device and the [speed settings](speed.html) that are fastest on it;
+* the model as it is trained: moved to the device, compiled, and wrapped in
+  `DistributedDataParallel` under `torchrun` ([distributed training](distributed.html));
+* AdamW, the optimizer of both recipes;
+* the epoch loop ([`train`](#train)): train, test, write a
+  [checkpoint](runs.html) from which `--resume` can continue exactly, log one
+  line. Both passes count with the same [meter](metrics.html).
+
+`TrainerConfigs` is a labml `BaseConfigs`: a computed config (the model, the
+loaders) is made by the function marked `@option` for it, the first time it is
+used. Two values are not settings but facts that the
+[launcher](launch.html) decides from the command line before anything is
+computed, and gives to the configs: the process's place in a distributed run
+(`dist_info`) and what the run does (`run_mode`).
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+from torch import nn
+from torch.utils.data import DistributedSampler
+
+from labml import logger, monit, tracker
+from labml.configs import BaseConfigs, option
+
+from experiments.runner import cli, runs, speed
+from experiments.runner.distributed import DistInfo, ShardSampler, broadcast_buffers, \
+    resolve_device
+from experiments.runner.metrics import Meter, Result, evaluate
+from experiments.runner.reports import format_epoch
+from labml_convmixer.model import ACTIVATIONS
+
+
+@dataclasses.dataclass(frozen=True)
+class RunMode:
+    """
+    ## What the run does
+
+    Decided from the command line before any config is computed. The options
+    that read it say so: an evaluation needs the test data only, and weights
+    that a checkpoint will replace need not be loaded.
+    """
+    # `--evaluate` or `--eval-only`: one pass over the test data, no training
+    evaluating: bool = False
+    # `--resume` or `--evaluate`: the run's checkpoint replaces the starting weights
+    restoring: bool = False
+
+
+@dataclasses.dataclass
+class RunState:
+    """What changes while training (labml's configs are fixed once computed)."""
+    # The settings given on the command line and the experiment name, kept with the run
+    overrides: Dict[str, Any]
+    name: str
+    # The run's folder, in the first process only
+    run_path: Optional[Path] = None
+    epoch: int = 0
+    history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
+    # The last test pass: its number of images and the accuracy of each class
+    valid_details: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class TrainerConfigs(BaseConfigs):
+    """
+    ## Configurations
+
+    A setting without a value here is part of the recipe: each experiment sets
+    it. Those computed by an `@option` (`precision`, `compile`, ...) default to
+    what is fastest on the device.
+    """
+    # The model, ConvMixer-$h$/$d$ with kernel $k$ and patch $p$
+    d_model: int  # h, channels of the patch embeddings
+    n_layers: int  # d, number of ConvMixer layers
+    kernel_size: int  # k, depth-wise kernel size
+    patch_size: int  # p, patch size
+    activation: str  # the activation: gelu, relu, mish or silu
+
+    # The schedule
+    epochs: int  # T, number of epochs
+    batch_size: int  # global batch size, shared by the processes of a distributed run
+    lr: float  # peak learning rate
+    weight_decay: float  # AdamW's weight decay
+    seed: int = 0  # random seed
+
+    # Data
+    data_dir: str = ''  # folder of the data set; empty: under the project's data/
+    train_subset: int = 0  # train on N of the training images only (0: all)
+    num_workers: int = 2  # data loader worker processes
+
+    # The device and the speed switches
+    device_name: str = 'auto'  # auto, cpu, cuda or cuda:N (auto: CUDA when present)
+    precision: str  # fp32, bf16 or fp16
+    compile: bool  # run the model through torch.compile
+    channels_last: bool  # store activations as NHWC
+    fused_optimizer: bool  # single-kernel AdamW
+    augment: str  # torchvision (per image, in workers) or batched (on the device)
+    keep_memory: bool  # keep freed memory in the process for the next tensors (glibc)
+    sync_bn: bool = False  # batch statistics over all processes of a torchrun run (CUDA)
+
+    # Not a setting (no help text): an experiment whose data has many classes
+    # sets it, to add the top-5 accuracy to each epoch's line and record
+    report_top5: bool = False
+
+    # Given by the launcher before anything is computed
+    dist_info: DistInfo
+    run_mode: RunMode
+
+    # Computed. `data` is the experiment's own; it names its classes in `data.classes`
+    device: torch.device
+    data: Any
+    train_loader: Any
+    valid_loader: Any
+    model: nn.Module
+    train_model: nn.Module
+    optimizer: torch.optim.Optimizer
+    grad_scaler: Optional[torch.amp.GradScaler]
+
+    # ### Tools for the experiment's options
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """
+        The model as it is trained: SyncBatchNorm when asked for (before
+        compiling), on the device, in the chosen memory format, compiled, in a
+        process that [keeps freed memory](speed.html#keep_freed_memory) when
+        asked to (the default on CPU). Call it right after building the model
+        from `seed`, so every process starts from the same weights; from here
+        on each process draws its own augmentations.
+        """
+        if self.sync_bn and self.dist_info.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if self.keep_memory:
+            speed.keep_freed_memory()
+        model = speed.prepare_model(model, self.device, channels_last=self.channels_last,
+                                    compile=self.compile)
+        runs.seed_everything(self.seed + self.dist_info.rank)
+        return model
+
+    def per_process_batch(self) -> int:
+        # (A method: labml would take a property for a config.)
+        return self.batch_size // self.dist_info.world_size
+
+    def shuffled_sampler(self, n: int) -> DistributedSampler:
+        """
+        The training order: each epoch's shuffle comes from `seed` and the epoch
+        number, and each process takes its share of it (with one process, a
+        plain seeded shuffle).
+        """
+        info = self.dist_info
+        return DistributedSampler(range(n), num_replicas=info.world_size, rank=info.rank,
+                                  shuffle=True, seed=self.seed)
+
+    def shard_sampler(self, n: int) -> ShardSampler:
+        """The test order: each process evaluates its own share, in order."""
+        return ShardSampler(n, self.dist_info.rank, self.dist_info.world_size)
+
+    def summary_facts(self) -> Dict[str, Any]:
+        """What the experiment adds to `summary.json` (the transforms, ...)."""
+        return {}
+
+    def learning_rate(self, t: float) -> float:
+        """The recipe's schedule: the learning rate at fractional epoch `t`."""
+        raise NotImplementedError
+
+    def evaluate(self) -> Result:
+        """One pass of the model over the test data."""
+        return evaluate(self.model, self.valid_loader, list(self.data.classes),
+                        device=self.device, precision=self.precision,
+                        channels_last=self.channels_last, distributed=self.dist_info.enabled)
+
+
+# ## The epoch loop
+#
+# For each epoch: train, test, save a checkpoint, log one line. The checkpoint
+# comes first: a printed epoch is a saved epoch.
+
+def train(c: TrainerConfigs, state: RunState):
+    """Train from epoch `state.epoch` to `c.epochs`; `monit.loop` draws the progress."""
+    model, optimizer, loader = c.train_model, c.optimizer, c.train_loader
+    classes, info = list(c.data.classes), c.dist_info
+    for epoch in monit.loop(range(state.epoch, c.epochs)):
+        # Each epoch has its own shuffle, derived from the seed and the epoch
+        loader.sampler.set_epoch(epoch)
+        start = time.perf_counter()
+        model.train()
+        meter = Meter(len(classes), c.device)
+        for i, (images, labels) in monit.enum('train', loader):
+            images, labels = speed.to_device_batch(images, labels, c.device,
+                                                   channels_last=c.channels_last)
+            # The schedule is a function of the fractional epoch
+            # $t = \text{epoch} + \frac{i + 1}{\text{batches per epoch}}$ after
+            # batch $i$: a resumed run needs only the epoch to continue it.
+            for group in optimizer.param_groups:
+                group['lr'] = c.learning_rate(epoch + (i + 1) / len(loader))
+            # The same step as the benchmark's, in [speed](speed.html#train_step)
+            loss, logits = speed.train_step(model, optimizer, c.grad_scaler, images, labels,
+                                            device=c.device, precision=c.precision)
+            meter.add(loss, logits, labels)
+        if info.enabled:
+            broadcast_buffers(c.model)
+        trained = meter.result(info.enabled)
+        train_seconds = time.perf_counter() - start
+        valid = c.evaluate()
+
+        record = dict(epoch=epoch + 1, train_loss=trained.loss,
+                      train_accuracy=trained.accuracy, valid_loss=valid.loss,
+                      valid_accuracy=valid.accuracy,
+                      images_per_second=trained.images / train_seconds,
+                      seconds=time.perf_counter() - start)
+        if c.report_top5:
+            record['valid_top5'] = valid.top5
+        state.valid_details = {'valid_images': valid.images, 'per_class_accuracy':
+                               dict(zip(classes, valid.per_class()))}
+        state.history.append(record)
+        state.epoch = epoch + 1
+        save_checkpoint(c, state)
+        if info.is_main:
+            tracker.save(epoch + 1, {'loss.train': trained.loss,
+                                     'accuracy.train': trained.accuracy,
+                                     'loss.valid': valid.loss,
+                                     'accuracy.valid': valid.accuracy,
+                                     'images_per_second': record['images_per_second']})
+            logger.log(format_epoch(record, c.epochs), is_new_line=True, is_reset=True)
+
+
+def save_checkpoint(c: TrainerConfigs, state: RunState):
+    # Every process contributes its generators' states; the first one writes.
+    rng = runs.rng_state()
+    all_rng = [rng]
+    if c.dist_info.enabled:
+        all_rng = [None] * c.dist_info.world_size
+        torch.distributed.all_gather_object(all_rng, rng)
+    if not c.dist_info.is_main:
+        return
+    runs.save_checkpoint(state.run_path, runs.make_checkpoint(
+        epoch=state.epoch, model=c.model, optimizer=c.optimizer,
+        grad_scaler=c.grad_scaler, history=state.history, rng=all_rng,
+        overrides=state.overrides, name=state.name, classes=list(c.data.classes)))
+
+
+def load_checkpoint(c: TrainerConfigs, state: RunState, checkpoint: Dict[str, Any]):
+    runs.restore_training_state(checkpoint, model=c.model, optimizer=c.optimizer,
+                                grad_scaler=c.grad_scaler, rank=c.dist_info.rank,
+                                world_size=c.dist_info.world_size, seed=c.seed)
+    state.epoch = checkpoint['epoch']
+    state.history = list(checkpoint['history'])
+
+
+# ## Checks of the shared settings
+#
+# An experiment adds its own to these (for example the largest patch its
+# images allow).
+
+CHECKS = {
+    **{key: (cli.at_least(1),) for key in ('epochs', 'batch_size', 'd_model', 'n_layers',
+                                           'kernel_size', 'patch_size')},
+    **{key: (cli.at_least(0),) for key in ('train_subset', 'num_workers')},
+    'lr': (cli.positive,),
+    'weight_decay': (cli.non_negative,),
+    'activation': (cli.one_of(ACTIVATIONS),),
+    'precision': (cli.one_of(speed.PRECISIONS),),
+    'augment': (cli.one_of(('torchvision', 'batched')),),
+}
+# For the recipes that augment with RandAugment
+RANDAUGMENT_CHECKS = {
+    'randaugment_ops': (cli.at_least(0),),
+    'randaugment_magnitude': (cli.at_least(0), cli.at_most(30)),
+}
+
+
+# ## Computed configs
+#
+# In a distributed run each process takes the GPU of its local rank.
+
+@option(TrainerConfigs.device)
+def _device(c: TrainerConfigs) -> torch.device:
+    return resolve_device(c.device_name, c.dist_info.local_rank)
+
+
+@option(TrainerConfigs.dist_info)
+def _dist_info(c: TrainerConfigs) -> DistInfo:
+    # A single process, when no launcher gave the real value
+    return DistInfo()
+
+
+@option(TrainerConfigs.run_mode)
+def _run_mode(c: TrainerConfigs) -> RunMode:
+    # Training from the starting weights, when no launcher said otherwise
+    return RunMode()
+
+
+# The speed switches default to the choices of `speed.default_settings` for
+# the device, measured with the [benchmark](../../benchmarks/train_speed.html).
+# Each is its own option, so that setting one keeps the others' defaults.
+
+def _speed_default(field: str):
+    return lambda c: getattr(speed.default_settings(c.device), field)
+
+
+for _key, _field in (('precision', 'precision'), ('compile', 'compile'),
+                     ('channels_last', 'channels_last'), ('fused_optimizer', 'fused'),
+                     ('augment', 'augment'), ('keep_memory', 'keep_memory')):
+    option(getattr(TrainerConfigs, _key), 'device_default')(_speed_default(_field))
+
+
+@option(TrainerConfigs.train_model)
+def _train_model(c: TrainerConfigs) -> nn.Module:
+    """With several processes, `DistributedDataParallel` averages the gradients."""
+    if not c.dist_info.enabled:
+        return c.model
+    from torch.nn.parallel import DistributedDataParallel
+    device_ids = [c.device.index] if c.device.type == 'cuda' else None
+    return DistributedDataParallel(c.model, device_ids=device_ids)
+
+
+@option(TrainerConfigs.optimizer)
+def _optimizer(c: TrainerConfigs) -> torch.optim.Optimizer:
+    """
+    AdamW on all parameters, as in the paper's reference code. The learning
+    rate given here is replaced at every step by the schedule's.
+    """
+    return speed.make_optimizer(c.model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
+                                device=c.device, fused=c.fused_optimizer)
+
+
+@option(TrainerConfigs.grad_scaler)
+def _grad_scaler(c: TrainerConfigs):
+    return speed.make_grad_scaler(c.device, c.precision)
