@@ -25,6 +25,8 @@ what the recipes stand on, each with one job, shared by every experiment.
 * [What the network learned, as pictures](filters.html): `filters.png`, a trained model's kernels.
 * [Reports](reports.html): `summary.json`, plots, per-class accuracy and the confusion matrix.
 * [What we use of labml's internals](labml_internals.html): the three private pieces, and why.
+* [labml's dashboard](dashboard/__init__.html): watch runs as they train, on your machine,
+  `python -m experiments.dashboard`.
 
 This file makes the folder a package, so the modules can import each other as
 `experiments.speed` and so on.

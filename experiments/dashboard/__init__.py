@@ -2,24 +2,29 @@
 ---
 title: Watch runs in labml's dashboard
 summary: >
-  labml's own dashboard on your machine, offline and without a database: live
-  loss and accuracy curves of the runs, their settings, runs side by side.
+  labml's own dashboard on your machine, offline and without a database: the
+  runs' loss and accuracy as they train, their output, runs side by side.
 ---
 
 # Watch runs in labml's dashboard
 
 A run writes labml's files and, at its end, `summary.json` and `metrics.png`
 into its folder. To watch it *while* it trains (the loss and accuracy of each
-epoch, its settings, its output, several runs side by side, from a phone on
-the same network if you wish), start labml's own dashboard, the `labml-app`
-package, on your machine:
+epoch, its output, several runs side by side, from a phone on the same network
+if you wish), start labml's own dashboard, the `labml-app` package, on your
+machine. Set it up once:
 
 ```
 pip install -e ".[dashboard]" && npm ci --prefix experiments/dashboard
+```
+
+and start it:
+
+```
 python -m experiments.dashboard
 ```
 
-It answers with one line:
+It answers with one line, and Ctrl-C stops it:
 
 ```
 labml dashboard at http://127.0.0.1:5005 (runs kept in logs/dashboard); Ctrl-C stops it
@@ -32,52 +37,56 @@ another terminal:
 python experiments/cifar10.py --dashboard
 ```
 
-The run prints its page's address (`Monitor experiment at
-http://127.0.0.1:5005/run/<run uuid>`); the list of runs on the first page has
-it too. `--port` chooses another port, and `--dashboard ADDRESS` sends a run
-to a dashboard at another address.
+The run prints the address of its page (`Monitor experiment at
+http://127.0.0.1:5005/run/<run uuid>`), and the list of runs on the first page
+has it too. `--port` starts the dashboard on another port, and
+`--dashboard ADDRESS` sends a run to a dashboard at another address.
 
-![labml's dashboard showing a CIFAR-10 run: its loss and accuracy per epoch](../../dashboard.png)
+![labml's dashboard showing a CIFAR-10 run: its training and test loss for each epoch, its output](../../dashboard.png)
 
 ## What runs where
 
-* **The app.** `labml-app` 0.5.14 as published on PyPI, with its page, its
-  handlers and its analyses unchanged, served by uvicorn in this process.
-* **The store.** labml-app keeps runs in MongoDB; here they are files in
-  `logs/dashboard/`, next to the runs' own folders (`--store DIR` to put them
+* **The app.** `labml-app` 0.5.14 as published on PyPI, its page, handlers and
+  analyses unchanged, served by uvicorn in this process.
+* **The store.** labml-app keeps its runs in MongoDB; here they are files in
+  `logs/dashboard/`, next to the runs' own folders (`--store DIR` puts them
   elsewhere). Stop the dashboard, start it again, and every run is there.
-  [`internals`](internals.html#the-store) says what the files are and why.
-* **The page's libraries.** The page loads Bootstrap 5.0.0-beta2, d3 6 and
+  [What the files are, and why](internals.html#the-store).
+* **The page's libraries.** The page loads Bootstrap 5.0.0-beta2, d3 6 (6.7.0) and
   Font Awesome 5.9.0 from three CDNs; `npm ci --prefix experiments/dashboard`
-  installs the same files (the lock file pins them), and the dashboard serves
-  them itself. No request leaves your machine: the browser test records every
-  request the page makes and checks it.
-* **The runs.** A run sends its data from a background thread of labml's,
-  every few seconds. When no dashboard answers at its start, the run says so
-  in one line and trains on, writing its own folder as always; when the
-  dashboard goes away during a run, the run finishes all the same, and waits
-  at most 10 s for it at its end. In a distributed run only the first process
-  reports.
+  installs the same files (its lock file pins them), and the dashboard serves
+  them itself. No request leaves your machine: the dashboard's browser test
+  records every request the page makes and checks it.
+* **The runs.** A run sends its data from a background thread of labml's.
+  When no dashboard answers as it starts, the run says so in one line and
+  trains on, writing its own folder as always. When the dashboard goes away
+  during a run, the run finishes all the same and waits at most 10 s for it
+  at its end. In a distributed run only the first process reports.
+
+labml-app does not run offline or without MongoDB as it comes; five small
+changes, made from outside the package, have
+[a page of their own](internals.html).
 
 `pip install -e ".[dashboard]"` brings in `labml-app` and what it requires:
 FastAPI, Starlette, pydantic, uvicorn, gunicorn, labml-db, and pymongo and
 redis, which labml-app and labml-db import but the dashboard does not use. It
-changes no version that the rest of the project installs.
+changes no version of what the rest of the project installs.
 
 ## From another device on your network
 
-The dashboard listens on `127.0.0.1`, the machine itself, unless you say
+The dashboard listens on `127.0.0.1`, this machine only, unless told
 otherwise. To follow a run from a phone or another computer on your own
-network, listen on all of the machine's addresses:
+network, let it listen on all of the machine's addresses:
 
 ```
 python -m experiments.dashboard --host 0.0.0.0
 ```
 
 and open `http://ADDRESS:5005` on the other device, where `ADDRESS` is the
-machine's address on the network (`hostname -I` prints it on Linux). labml-app
-has no accounts when run locally: anyone who can reach that address sees every
-run and can archive or delete it. Do this on a network you trust, not on a
+machine's address on your network (`hostname -I` prints it on Linux). A run on
+another computer reports with `--dashboard http://ADDRESS:5005`. labml-app has
+no accounts when run locally: anyone who can reach that address sees every run
+and can archive or delete it. Do this on a network you trust, never on a
 public one.
 """
 

@@ -6,7 +6,7 @@ summary: The command that starts the dashboard; everything it does is on the das
 
 # `python -m experiments.dashboard`
 
-Starts [labml's dashboard](index.html) on this machine; `--help` lists the
+Starts [labml's dashboard](__init__.html) on this machine; `--help` lists the
 options.
 """
 

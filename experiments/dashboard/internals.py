@@ -1,48 +1,62 @@
 """
 ---
 title: What we change in labml's dashboard, and why
-summary: The three places where the dashboard reaches into labml-app and labml, fenced in one module, each with its reason and the test that catches an upgrade breaking it.
-nav_order: 2
+summary: >
+  The five places where the dashboard works around labml-app and labml's
+  client, in one module, each with its reason and a test that fails when an
+  upgrade moves it.
+nav_order: 1
 ---
 
 # What we change in labml's dashboard, and why
 
-The [dashboard](__init__.html) runs `labml-app` 0.5.14 as it is published. Three
-things in it and in labml's client do not fit a dashboard on your own machine,
-without a database and without a network; each is changed here, from outside
-the packages, and nowhere else:
+The [dashboard](__init__.html) runs `labml-app` 0.5.14 as it is published.
+Five things in it and in labml's client do not fit a dashboard on your own
+machine, without a database and without a network; each is changed here, from
+outside the packages, and nowhere else:
 
 1. **The store.** `labml_app.flask_app` builds its app when it is imported, and
    building it calls `labml_app.db.init_mongo_db()`, which connects to MongoDB
-   and stops if none answers. Before that import we put
+   and stops when none answers. Before that import we put
    [`use_file_store`](#use_file_store) in its place: the same models and
    indexes, on labml-db's own file drivers.
-2. **The page's libraries.** labml-app's `index.html` loads Bootstrap, d3 and
-   Font Awesome from three CDNs. [`OfflinePage`](#OfflinePage) rewrites those
-   three addresses in every HTML answer to copies that npm installed
-   (`package.json` beside this file pins the versions the page names), and
-   [`ASSETS`](#ASSETS) says which file serves which address.
-3. **A run that must not wait for the dashboard.** labml's client sends a
+2. **The runs' project.** labml-app lists only the runs that come with its
+   project's token, and labml's client has no way to send one where labml-app
+   reads it. The client puts it in the address's path
+   ([`project_token`](#project_token)), where labml-app's route has a place for
+   it, and the dashboard moves it to the query ([`token_in_query`](#token_in_query)).
+3. **The page's libraries.** labml-app's `index.html` loads Bootstrap, d3 and
+   Font Awesome from three CDNs. [`LocalApp`](#LocalApp) rewrites those three
+   addresses in every HTML answer to copies that npm installed (`package.json`
+   beside this file pins the versions the page names); [`ASSETS`](#ASSETS) says
+   which file serves which address.
+4. **Files outside the app.** labml-app answers an unknown address with the
+   file of that name under its `static/` folder, `..` included;
+   [`LocalApp`](#LocalApp) refuses such addresses.
+5. **A run that must not wait for the dashboard.** labml's client sends a
    run's data from a background thread that retries for ever, and the thread
    keeps the process alive at its end: with the dashboard gone, a finished run
-   would never exit. [`bound_exit`](#bound_exit) makes that thread one that
-   the run waits for only a few seconds.
+   would never exit. [`bound_exit`](#bound_exit) makes it a thread the run
+   waits for [`EXIT_WAIT_S`](#EXIT_WAIT_S) seconds at most.
 
-`tests/dashboard/test_dashboard_internals.py` checks each assumption against
-the installed packages (the names, the addresses in the page, the thread's
-class), so an upgrade that moves any of them fails a test, not a user's run.
+`tests/dashboard/test_dashboard_internals.py` checks what each of these
+assumes of the installed packages (the function the app is built with, the
+addresses in the page, where the token is read, the thread's class), and the
+dashboard's browser test runs them all, so an upgrade that moves any of them
+fails a test, not a user's run.
 """
 
 import atexit
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
-import re
 import time
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
@@ -55,14 +69,14 @@ NODE_MODULES = Path(__file__).resolve().parent / 'node_modules'
 # labml-db, the small object store labml-app is written on, has drivers for
 # MongoDB, Redis and plain files. We use the file drivers: one file per model
 # (a run, its status, each of its analyses), one file per index (run uuid to
-# model key, and so on).
+# model key, and so on), under the folder the dashboard is given.
 #
-# The models go in Python's pickle format, the format labml-app itself puts
-# into MongoDB (`MongoPickleDbDriver`): the metric series hold numpy arrays,
-# which JSON and YAML would not take without a conversion of our own. A pickle
-# runs code when it is read, so the store is to be read only by the dashboard
-# that wrote it, as MongoDB's data would be. The indexes are maps of strings
-# to strings, kept in YAML, readable by eye.
+# The models are kept in Python's pickle format, the format labml-app itself
+# puts into MongoDB (its `MongoPickleDbDriver`): they hold numpy arrays (the
+# metric series) and Python sets, which JSON cannot hold and YAML holds only
+# as Python-specific tags. A pickle runs code when it is read, so the store is
+# for the dashboard that wrote it, as MongoDB's data would be. The indexes are
+# maps of strings to strings, kept in YAML, readable by eye.
 
 def _write_atomic(path: Path, data, is_bytes: bool):
     """Write `path` whole or not at all: a temporary file, renamed over it."""
@@ -131,6 +145,9 @@ def load_app(store: Path, host: str, port: int):
         raise AppMissing("the dashboard needs labml-app: "
                          "run `pip install -e \".[dashboard]\"`") from None
     logger.setLevel(logging.WARNING)
+    # labml-app summarises series that have no points yet; numpy warns of
+    # the mean of nothing on every such request
+    warnings.filterwarnings('ignore', category=RuntimeWarning, module='numpy')
     db.init_mongo_db = lambda *args, **kwargs: use_file_store(store)
     from labml_app.flask_app import app
     return app
@@ -140,13 +157,13 @@ def load_app(store: Path, host: str, port: int):
 #
 # labml-app files a run under the project whose token comes in the query of
 # the address it is posted to, `.../track?labml_token=...`, and, without one,
-# under a *floating* project whose runs the page neither lists nor keeps
-# (it offers to "claim" them). labml's client cannot send one: it posts to
+# under a *floating* project, whose runs the page does not list (it offers to
+# "claim" each on its own page). labml's client cannot send one: it posts to
 # `<app_url>/track` and refuses an `app_url` with a `?`. labml-app's route has
-# the token in the path too, `/api/v1/<token>/track`, and ignores it there.
-# So the client puts the token of the project the page lists in the path
-# ([`project_token`](#project_token)), and the dashboard copies it into the
-# query ([`LocalApp`](#LocalApp)).
+# a place for the token in the path, `/api/v1/<token>/track`, but reads it
+# from the query only. So the client puts the token of the project the page
+# lists in the path ([`project_token`](#project_token)), and the dashboard
+# copies it into the query ([`LocalApp`](#LocalApp)).
 
 def project_token(address: str, timeout: float) -> Optional[str]:
     """
