@@ -153,8 +153,10 @@ def serve(host: str, port: int, store: Path):
         raise DashboardError(f"cannot listen on {host}:{port} ({e.strerror}): "
                              "choose another with --port") from None
     shown = store.relative_to(Path.cwd()) if store.is_relative_to(Path.cwd()) else store
-    print(f"labml dashboard at http://{host}:{port} (runs kept in {shown}); "
-          "Ctrl-C stops it", flush=True)
+    # 0.0.0.0 is every address of the machine, not one a browser can open
+    where = (f"http://127.0.0.1:{port} and at this machine's addresses on your network"
+             if host == '0.0.0.0' else f"http://{host}:{port}")
+    print(f"labml dashboard at {where} (runs kept in {shown}); Ctrl-C stops it", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level='warning'))
     try:
         server.run(sockets=[sock])
