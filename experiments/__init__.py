@@ -12,6 +12,8 @@ The recipes, each a page that reads on its own:
 * [ConvMixer on ImageNet and image folders](imagenet.html): evaluate the published
   models, fine-tune on your own images, `python experiments/imagenet.py`.
 * [What the network learned, as pictures](filters.html): `filters.png`, a trained model's kernels.
+* [labml's dashboard](dashboard/__init__.html): watch runs as they train, on your machine,
+  `python -m experiments.dashboard`.
 
 What they stand on lives in two folders below them:
 

@@ -62,8 +62,8 @@ def test_the_site_leads_with_the_paper(site_build):
     assert sections[:4] == ['The paper', 'Train it', 'Use it', 'How it runs']
     links = _nav_links(home)
     assert links[:3] == ['index.html', 'labml_convmixer/model.html', 'experiments/cifar10.html']
-    assert links[3] == 'experiments/imagenet.html'
-    using = links[4:links.index('reproduce.html') + 1]
+    assert links[3:5] == ['experiments/imagenet.html', 'experiments/dashboard/__init__.html']
+    using = links[5:links.index('reproduce.html') + 1]
     assert using == ['use.html', 'labml_convmixer/models.html', 'labml_convmixer/pretrained.html',
                      'tweetable.html', 'misreadings.html', 'reproduce.html']
     # Each source page once, all of them
@@ -72,7 +72,8 @@ def test_the_site_leads_with_the_paper(site_build):
     # The machinery is grouped in a section of its own, not a long list of equal entries
     assert sections == ['The paper', 'Train it', 'Use it', 'How it runs']
     groups = re.findall(r'id="__nav_5_\d+_label"[^>]*>\s*<span class="md-ellipsis">\s*([^<]+?)\s*</span>', home)
-    assert groups == ['The package', 'The experiments', 'The run machinery', 'The data sets', 'The benchmark']
+    assert groups == ['The package', 'The experiments', 'The run machinery', 'The data sets', 'The dashboard',
+                      'The benchmark']
 
 
 def test_home_page_reads_in_the_navigation_order(site_build):
