@@ -88,7 +88,8 @@ def test_home_page_reads_in_the_navigation_order(site_build):
     ('index.html', 'labml_convmixer/model.html'),
     ('labml_convmixer/model.html', 'experiments/cifar10.html'),
     ('experiments/cifar10.html', 'experiments/imagenet.html'),
-    ('experiments/imagenet.html', 'use.html'),
+    ('experiments/imagenet.html', 'experiments/dashboard/__init__.html'),
+    ('experiments/dashboard/__init__.html', 'use.html'),
     ('reproduce.html', 'performance.html'),
 ])
 def test_next_goes_where_a_reader_goes_next(site_build, page, after):
