@@ -74,7 +74,7 @@ from experiments.cifar10_data import CIFAR10_MEAN, CIFAR10_STD, IMAGE_SHAPE, CIF
     DeviceBatches, ImageDataset, load_cifar10, torchvision_transform
 from experiments.launch import launch
 from experiments.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
-from labml_convmixer.model import convmixer
+from labml_convmixer.factory import convmixer
 
 
 class Configs(TrainerConfigs):

@@ -118,7 +118,7 @@ from experiments.imagefolder_data import FolderData, DeviceAugment, describe, \
 from experiments.launch import launch
 from experiments.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
 from labml_convmixer.download import WeightsUnavailableError
-from labml_convmixer.model import convmixer
+from labml_convmixer.factory import convmixer
 from labml_convmixer.models import (IMAGENET_MEAN, IMAGENET_STD, create_model,
                                     get_model_spec, list_models)
 from labml_convmixer.pretrained import load_pretrained, read_state_dict

@@ -49,7 +49,7 @@ from labml_helpers.train_valid import TrainValidConfigs
 from experiments import cli, runs, speed
 from experiments.distributed import DistInfo, ShardSampler, broadcast_buffers
 from experiments.reports import format_epoch
-from labml_convmixer.model import ACTIVATIONS
+from labml_convmixer.variations import ACTIVATIONS
 
 
 class EpochMeter:

@@ -4,7 +4,7 @@ title: Named models
 summary: >
   The ConvMixer variants of the paper by name: ConvMixer-1536/20, ConvMixer-768/32,
   ConvMixer-1024/20 and the CIFAR-10 ConvMixer-256/8, with their pretrained weights.
-nav_order: 2
+nav_order: 6
 ---
 
 # Named models
@@ -29,7 +29,7 @@ model = create_model('convmixer_768_32', pretrained=True)
 cifar_model = create_model('convmixer_256_8')
 ```
 
-Any argument of [`convmixer`](model.md) can be changed by keyword:
+Any argument of [`convmixer()`](factory.md) can be changed by keyword:
 `create_model('convmixer_256_8', kernel_size=9, activation='relu')`.
 
 ### Pretrained weights and overrides
@@ -63,10 +63,12 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from labml_convmixer.backbone import ConvMixerBackbone
 from labml_convmixer.download import cached_download
-from labml_convmixer.model import ConvMixer, convmixer, get_activation
+from labml_convmixer.factory import convmixer
 from labml_convmixer.pretrained import (convert_state_dict, detect_layout,
                                         load_pretrained, read_checkpoint)
+from labml_convmixer.variations import get_activation
 
 # Images are normalized with the ImageNet mean and standard deviation (per RGB
 # channel) for the ImageNet models.
@@ -211,7 +213,7 @@ def adapt_input_channels(weight: torch.Tensor, in_channels: int) -> torch.Tensor
     return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (trained_channels / in_channels)
 
 
-def create_model(name: str, pretrained: bool = False, **overrides) -> ConvMixer:
+def create_model(name: str, pretrained: bool = False, **overrides) -> ConvMixerBackbone:
     """
     ## Create a named model
 

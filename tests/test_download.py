@@ -17,7 +17,7 @@ import torch
 
 from labml_convmixer import download as download_module
 from labml_convmixer import models as models_module
-from labml_convmixer.model import convmixer
+from labml_convmixer import convmixer
 from labml_convmixer.models import MODELS, create_model
 from labml_convmixer.pretrained import (CheckpointMismatchError,
                                         WeightsUnavailableError, convert_state_dict,
@@ -84,7 +84,7 @@ def test_code_in_a_checkpoint_is_refused_not_called_damaged(tmp_path):
             ('function.pth', {'state_dict': weights, 'hook': socket.gethostname},
              'gethostname'),
             ('module.pth', create_model('convmixer_256_8'),
-             'labml_convmixer.model.ConvMixer')]:
+             'labml_convmixer.backbone.ConvMixerBackbone')]:
         path = tmp_path / name
         torch.save(obj, path)
         with pytest.raises(ValueError) as error:

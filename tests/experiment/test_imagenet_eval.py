@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from experiments import imagefolder_data, imagenet, reports  # noqa: E402
 from experiments.cli import UserError  # noqa: E402
 from experiments.trainer import RunState  # noqa: E402
-from labml_convmixer.model import convmixer  # noqa: E402
+from labml_convmixer import convmixer  # noqa: E402
 from labml_convmixer.pretrained import to_timm_state_dict  # noqa: E402
 
 COLOUR_MODEL = ['--d-model', '3', '--n-layers', '1', '--kernel-size', '3',
