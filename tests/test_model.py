@@ -176,7 +176,7 @@ def test_reset_classifier():
 def test_forward_intermediates():
     model = convmixer(8, 4, 3, 2, 6).eval()
     x = torch.randn(2, 3, 8, 8)
-    outs = model.forward_intermediates(x, [0, -1, 2])
+    outs = model.forward_intermediates(x, [0, -1, 2], intermediates_only=True)
     assert len(outs) == 3 and all(o.shape == (2, 8, 4, 4) for o in outs)
     torch.testing.assert_close(outs[-1], model.forward_features(x))
     h = model.patch_emb(x)

@@ -35,7 +35,7 @@ def links(line_html: str) -> List[str]:
 # chain, argparse's parser, labml's logger, the base class of an override.
 # Each once linked to a project method or attribute of the same name.
 @pytest.mark.parametrize('source,snippet,attr', [
-    ('labml_convmixer/backbone.py', 'chosen.add(i % n)', 'add'),
+    ('labml_convmixer/backbone.py', 'taken.add(i % n)', 'add'),
     ('benchmarks/train_speed.py', 'torch.utils.data.DataLoader', 'data'),
     ('benchmarks/train_speed.py', 'parser.error(', 'error'),
     ('experiments/launch.py', 'logger.log(', 'log'),
