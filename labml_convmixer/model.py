@@ -43,7 +43,8 @@ patch $p$, are in the code
 | $p$ | `patch_size` | side of a square patch |
 
 **Our note:** this page is the paper and nothing else. It needs only `torch`, and
-each class works when copied alone. The package builds on it elsewhere:
+each class works when copied alone (with the parts it is built from). The
+package builds on it elsewhere:
 [variations](variations.md) of the activation and of the order inside a layer,
 [`convmixer()` with checks](factory.md) of sizes and images, and the
 [backbone methods](backbone.md) that libraries such as timm expect.
