@@ -82,7 +82,7 @@ _root = str(Path(__file__).resolve().parent.parent)
 if _root not in sys.path:
     sys.path.insert(0, _root)
 
-from labml_convmixer.model import convmixer  # noqa: E402
+from labml_convmixer import convmixer  # noqa: E402
 from benchmarks.reference_loop import N_CLASSES, BaselineLoop  # noqa: E402
 from benchmarks.benchmark_cli import command_line, device_and_sizes, our_settings, parse_args  # noqa: E402
 from benchmarks.path_process import PathProcess  # noqa: E402

@@ -76,7 +76,7 @@ from experiments.datasets.cifar10_data import CIFAR10_MEAN, CIFAR10_STD, IMAGE_S
 from experiments.runner import cli
 from experiments.runner.launch import launch
 from experiments.runner.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
-from labml_convmixer.model import convmixer
+from labml_convmixer.factory import convmixer
 
 
 class Configs(TrainerConfigs):

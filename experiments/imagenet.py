@@ -119,10 +119,12 @@ from experiments.runner.errors import UserError
 from experiments.runner.launch import launch
 from experiments.runner.trainer import CHECKS, RANDAUGMENT_CHECKS, TrainerConfigs
 from labml_convmixer.download import WeightsUnavailableError
-from labml_convmixer.model import convmixer
-from labml_convmixer.models import (IMAGENET_MEAN, IMAGENET_STD, create_model,
-                                    get_model_spec, list_models)
+from labml_convmixer.factory import convmixer
+from labml_convmixer.models import create_model, get_model_spec, list_models
 from labml_convmixer.pretrained import load_pretrained, read_state_dict
+
+# What the ImageNet models expect of their images, as their models carry it
+IMAGENET_CFG = get_model_spec('convmixer_1536_20').pretrained_cfg()
 
 
 def default_workers() -> int:
@@ -158,10 +160,10 @@ class Configs(TrainerConfigs):
     weight_decay = 0.05
     warmup_epochs: float = 1.0  # epochs of linear warm-up (at most half the run)
 
-    # The images
-    image_size: int = 224  # side of the square crop the model sees
-    crop_pct: float = 0.96  # testing: shorter side to image_size / crop_pct, crop
-    interpolation: str = 'bicubic'  # resizing: bicubic or bilinear
+    # The images; the defaults are the ImageNet models' `pretrained_cfg`
+    image_size: int = IMAGENET_CFG['input_size'][-1]  # side of the square crop the model sees
+    crop_pct: float = IMAGENET_CFG['crop_pct']  # testing: shorter side to image_size / crop_pct, crop
+    interpolation: str = IMAGENET_CFG['interpolation']  # resizing: bicubic or bilinear
     scale: float = 0.08  # training crops cover between scale and all of an image's area
     flip: bool = True  # random horizontal flips
     randaugment_ops: int = 2  # RandAugment's number of operations (0: no RandAugment)
@@ -176,10 +178,8 @@ class Configs(TrainerConfigs):
 
     def normalization(self):
         """A named model's mean and std (ImageNet's for the ImageNet models)."""
-        if self.model_name:
-            spec = get_model_spec(self.model_name)
-            return spec.mean, spec.std
-        return IMAGENET_MEAN, IMAGENET_STD
+        cfg = get_model_spec(self.model_name).pretrained_cfg() if self.model_name else IMAGENET_CFG
+        return cfg['mean'], cfg['std']
 
     def eval_transform(self):
         return eval_transform(self.image_size, self.crop_pct, self.interpolation,

@@ -5,7 +5,7 @@ summary: >
   Opening a weights file safely (PyTorch checkpoints and safetensors), telling
   a text file or a damaged download from a checkpoint, and downloading the
   published weights into torch's cache, atomically and with a short timeout.
-nav_order: 4
+nav_order: 9
 ---
 
 # Weight files

@@ -42,23 +42,17 @@ patch $p$, are in the code
 | $k$ | `kernel_size` | kernel size of the depth-wise convolution |
 | $p$ | `patch_size` | side of a square patch |
 
-The page follows the paper up to [`convmixer`](#convmixer); then come
-[variations](#variations), [input checks](#input-checks) and [use as a
-backbone](#using-it-as-a-backbone). It needs only `torch`: copy it alone.
+**Our note:** this page is the paper and nothing else. It needs only `torch`, and
+each class works when copied alone (with the parts it is built from). The
+package builds on it elsewhere:
+[variations](variations.md) of the activation and of the order inside a layer,
+[`convmixer()` with checks](factory.md) of sizes and images, and the
+[backbone methods](backbone.md) that libraries such as timm expect.
 """
 
-import contextlib
-import copy
-from typing import Callable, Dict, List, Sequence, Union
-
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint
-from torch import nn
-
-# An activation is a *factory* such as `nn.GELU` (each layer calls it for its
-# own module) or a name in [`ACTIVATIONS`](#ACTIVATIONS)
-ActivationFactory = Callable[[], nn.Module]
 
 
 class PatchEmbeddings(nn.Module):
@@ -74,32 +68,23 @@ class PatchEmbeddings(nn.Module):
     **Our note:** a convolution with kernel size and stride $p$ touches each
     patch once, with one linear map for all: "cut, flatten, multiply" in one step.
 
-    * `d_model` is $h$; `patch_size` is $p$
-    * `in_channels`: 3 for RGB; `activation` is $\sigma$, a factory or a name
-    * `bn_first` is a [variation](#ReorderedPatchEmbeddings), not the paper's
+    * `d_model` is $h$; `patch_size` is $p$; `in_channels` is $c_{in}$, 3 for RGB
+    * `activation` is $\sigma$: a class such as `nn.GELU`, called once per module
     """
 
     def __init__(self, d_model: int, patch_size: int, in_channels: int = 3,
-                 activation: Union[str, ActivationFactory] = nn.GELU,
-                 bn_first: bool = False):
+                 activation=nn.GELU):
         super().__init__()
-        _check_sizes(1, d_model=d_model, patch_size=patch_size,
-                     in_channels=in_channels)
         self.d_model, self.patch_size = d_model, patch_size
         self.in_channels = in_channels
         # No padding, so there is one output position per whole patch
         self.conv = nn.Conv2d(in_channels, d_model, kernel_size=patch_size,
                               stride=patch_size)
-        self.act = get_activation(activation)()
+        self.act = activation()
         self.norm = nn.BatchNorm2d(d_model)
-        self.bn_first = bn_first
-        if bn_first:
-            _use_reordered_class(self, ReorderedPatchEmbeddings)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`x` is a batch of images, `[batch_size, in_channels, height, width]`"""
-        # A wrong input stops here, with a message that says what is wrong
-        _check_images(x, self.in_channels, self.patch_size)
         # $z_0$, of shape `[batch_size, d_model, height // p, width // p]`;
         # pixels past the last whole patch are dropped
         x = self.norm(self.act(self.conv(x)))
@@ -130,7 +115,9 @@ class DepthWiseConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.even_padding is not None:
             x = F.pad(x, self.even_padding)
-        return super().forward(x)
+        # `nn.Conv2d`'s own convolution: what `super().forward(x)` runs, in a
+        # form that `torch.jit.script` compiles too
+        return self._conv_forward(x, self.weight, self.bias)
 
 
 class ConvMixerLayer(nn.Module):
@@ -151,17 +138,12 @@ class ConvMixerLayer(nn.Module):
     $$z_l = \mathrm{BN}\big(\sigma\{\mathrm{ConvPointwise}(z'_l)\}\big)$$
 
     * `d_model` is $h$; `kernel_size` is $k$ (any $k \ge 1$, even ones too)
-    * `activation` is $\sigma$, a factory or a name
-    * `pre_act`, `bn_first` are [variations](#ReorderedConvMixerLayer), not the paper's
+    * `activation` is $\sigma$, a class such as `nn.GELU`
     """
 
-    def __init__(self, d_model: int, kernel_size: int,
-                 activation: Union[str, ActivationFactory] = nn.GELU,
-                 pre_act: bool = False, bn_first: bool = False):
+    def __init__(self, d_model: int, kernel_size: int, activation=nn.GELU):
         super().__init__()
-        _check_sizes(1, d_model=d_model, kernel_size=kernel_size)
-        activation = get_activation(activation)
-        # Spatial mixing
+        # Spatial mixing, by the [depth-wise convolution](#DepthWiseConv2d)
         self.depth_wise_conv = DepthWiseConv2d(d_model, kernel_size)
         self.act1 = activation()
         self.norm1 = nn.BatchNorm2d(d_model)
@@ -169,9 +151,6 @@ class ConvMixerLayer(nn.Module):
         self.point_wise_conv = nn.Conv2d(d_model, d_model, kernel_size=1)
         self.act2 = activation()
         self.norm2 = nn.BatchNorm2d(d_model)
-        self.pre_act, self.bn_first = pre_act, bn_first
-        if pre_act or bn_first:
-            _use_reordered_class(self, ReorderedConvMixerLayer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # $z'_l$: spatial mixing, with the residual connection
@@ -185,16 +164,16 @@ class ClassificationHead(nn.Module):
     """
     ## Classification head
 
+    Its input is the last layer's output,
+    `[batch_size, d_model, height // p, width // p]`.
+
     **The paper:** global average pooling over the patches gives one vector of
     $h$ channels per image; a linear layer turns it into `n_classes` logits.
-    **Our note:** `n_classes = 0` gives no linear layer, and the pooled features,
-    for a [backbone](#using-it-as-a-backbone).
+    **Our note:** `n_classes = 0` gives no linear layer, and the pooled features.
     """
 
     def __init__(self, d_model: int, n_classes: int):
         super().__init__()
-        _check_sizes(1, d_model=d_model)
-        _check_sizes(0, n_classes=n_classes)
         self.d_model, self.n_classes = d_model, n_classes
         self.pool = nn.AdaptiveAvgPool2d((1, 1))
         self.linear = nn.Linear(d_model, n_classes) if n_classes > 0 else nn.Identity()
@@ -215,7 +194,8 @@ def clone_module_list(module: nn.Module, n: int) -> nn.ModuleList:
     would start every layer from *the same* weights; the official code makes each
     layer anew. So every copy's sub-modules get `reset_parameters()`.
     """
-    _check_sizes(1, n=n)
+    # The standard library's deep copy, imported here so the function copies alone
+    import copy
     layers = []
     for _ in range(n):
         layer = copy.deepcopy(module)
@@ -230,8 +210,7 @@ class ConvMixer(nn.Module):
     """
     ## ConvMixer
 
-    The patch embeddings, $d$ ConvMixer layers and the head, put together; its
-    methods for [use as a backbone](#using-it-as-a-backbone) come later.
+    The patch embeddings, $d$ ConvMixer layers and the head, put together.
 
     * `conv_mixer_layer` is an example [layer](#ConvMixerLayer), copied
       `n_layers` ($d$) times by [`clone_module_list`](#clone_module_list)
@@ -242,21 +221,17 @@ class ConvMixer(nn.Module):
     def __init__(self, conv_mixer_layer: ConvMixerLayer, n_layers: int,
                  patch_emb: PatchEmbeddings, classification: ClassificationHead):
         super().__init__()
-        _check_sizes(1, n_layers=n_layers)
         self.patch_emb = patch_emb
         self.conv_mixer_layers = clone_module_list(conv_mixer_layer, n_layers)
         self.classification = classification
-        # Off by default; see [`set_grad_checkpointing`](#set_grad_checkpointing)
-        self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """`x` is a batch of images, `[batch_size, in_channels, height, width]`"""
-        # Patch embeddings, `[batch_size, d_model, height // p, width // p]`
+        # $z_0$, the patch embeddings, `[batch_size, d_model, height // p, width // p]`
         x = self.patch_emb(x)
-        # The $d$ layers keep that shape. `self._run_layer(layer, x)` is
-        # `layer(x)`, [checkpointed](#_run_layer) when that is on.
+        # $z_1, \dots, z_d$: the $d$ layers keep that shape
         for layer in self.conv_mixer_layers:
-            x = self._run_layer(layer, x)
+            x = layer(x)
         # Logits, `[batch_size, n_classes]`
         x = self.classification(x)
         return x
@@ -264,22 +239,21 @@ class ConvMixer(nn.Module):
 
 def convmixer(d_model: int, n_layers: int, kernel_size: int = 9, patch_size: int = 7,
               n_classes: int = 1000, in_channels: int = 3,
-              activation: Union[str, ActivationFactory] = nn.GELU,
-              pre_act: bool = False, bn_first: bool = False) -> ConvMixer:
+              activation=nn.GELU) -> ConvMixer:
     """
     ## Build a ConvMixer-$h$/$d$
 
     Makes the parts and puts them together: `convmixer(256, 8, kernel_size=5,
     patch_size=2, n_classes=10)` is the paper's CIFAR-10 model, ConvMixer-256/8.
-    `activation`, `pre_act` and `bn_first` give the [variations](#variations).
+
+    **Our note:** the package's own [`convmixer()`](factory.md) takes the same
+    arguments and more (activations by name, other orders), checks them, and
+    returns a model with the [backbone methods](backbone.md).
     """
-    activation = get_activation(activation)
     return ConvMixer(
-        ConvMixerLayer(d_model, kernel_size, activation=activation,
-                       pre_act=pre_act, bn_first=bn_first),
+        ConvMixerLayer(d_model, kernel_size, activation),
         n_layers,
-        PatchEmbeddings(d_model, patch_size, in_channels, activation=activation,
-                        bn_first=bn_first),
+        PatchEmbeddings(d_model, patch_size, in_channels, activation),
         ClassificationHead(d_model, n_classes),
     )
 
@@ -289,212 +263,3 @@ def convmixer(d_model: int, n_layers: int, kernel_size: int = 9, patch_size: int
 # **The paper** pictures trained weights: the patch embeddings, and depth-wise
 # kernels from progressively deeper layers. **Our note:** the experiments'
 # [`filters.png`](../experiments/filters.html) draws the same for a model of ours.
-# ## Variations
-#
-# Everything above is the paper's model. What follows is ours: activations by name, and
-# other orders of convolution, activation and normalization. None has weights, so every
-# variation has the paper's parameters and state-dict keys.
-
-# Activations by name. **The paper (§2):** uses GELU. **Our note:** the
-# released ConvMixer-768/32 was trained with ReLU, so needs `activation='relu'`.
-ACTIVATIONS: Dict[str, ActivationFactory] = {
-    'gelu': nn.GELU, 'relu': nn.ReLU, 'mish': nn.Mish, 'silu': nn.SiLU}
-
-
-def get_activation(activation: Union[str, ActivationFactory]) -> ActivationFactory:
-    """A name from `ACTIVATIONS` (any case) to its factory; a factory passes."""
-    if isinstance(activation, str):
-        if activation.lower() not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}: "
-                             f"choose one of {', '.join(sorted(ACTIVATIONS))}")
-        return ACTIVATIONS[activation.lower()]
-    if not callable(activation):
-        raise ValueError(f"activation must be a name or a callable that returns an "
-                         f"nn.Module, got {activation!r}")
-    return activation
-
-
-def conv_act_norm(x: torch.Tensor, conv: nn.Module, act: nn.Module, norm: nn.Module,
-                  pre_act: bool = False, bn_first: bool = False) -> torch.Tensor:
-    r"""
-    ### Convolution, activation and normalization, in any order
-
-    The paper's order is $\mathrm{BN}(\sigma(\mathrm{Conv}(x)))$. `bn_first`
-    gives $\sigma(\mathrm{BN}(\mathrm{Conv}(x)))$, as most CNNs; `pre_act`
-    gives $\mathrm{BN}(\mathrm{Conv}(\sigma(x)))$; both give ResNet v2's
-    $\mathrm{Conv}(\sigma(\mathrm{BN}(x)))$. The parts built with these options
-    become the subclasses below, so the paper's `forward` stays the paper's.
-    """
-    if pre_act:
-        return conv(act(norm(x))) if bn_first else norm(conv(act(x)))
-    return act(norm(conv(x))) if bn_first else norm(act(conv(x)))
-
-
-class ReorderedPatchEmbeddings(PatchEmbeddings):
-    """`bn_first` only: an activation before this convolution would see pixels."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_images(x, self.in_channels, self.patch_size)
-        return conv_act_norm(x, self.conv, self.act, self.norm, bn_first=True)
-
-
-class ReorderedConvMixerLayer(ConvMixerLayer):
-    """The same modules and residual connection, in `conv_act_norm`'s order."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + conv_act_norm(x, self.depth_wise_conv, self.act1, self.norm1,
-                              self.pre_act, self.bn_first)
-        return conv_act_norm(x, self.point_wise_conv, self.act2, self.norm2,
-                             self.pre_act, self.bn_first)
-
-
-def _use_reordered_class(module: nn.Module, reordered: type):
-    if type(module) is not reordered.__base__:
-        raise TypeError(f"{type(module).__name__} does not support pre_act or "
-                        f"bn_first; subclass {reordered.__name__} to reorder it")
-    module.__class__ = reordered
-
-
-# ## Input checks
-#
-# A wrong size fails where it is given, with a message that names it.
-
-
-def _check_sizes(minimum: int, **sizes: int):
-    """Each of `sizes` must be an integer (not a `bool`) of at least `minimum`."""
-    for name, value in sizes.items():
-        if not _is_integer(value) or value < minimum:
-            kind = 'positive' if minimum == 1 else 'non-negative'
-            raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
-
-
-def _is_integer(value) -> bool:
-    # `True` is an `int` to Python, but never a size
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_images(x: torch.Tensor, in_channels: int, patch_size: int):
-    """`x` must be `[batch_size, in_channels, height, width]`, at least a patch."""
-    shape = tuple(x.shape)
-    if x.dim() != 4:
-        raise ValueError(f"expected images of shape [batch_size, channels, height, "
-                         f"width], got a tensor with {x.dim()} dimensions {shape}")
-    if shape[1] != in_channels:
-        raise ValueError(f"expected {in_channels} input channels, got {shape[1]} "
-                         f"(input shape {shape})")
-    if shape[2] < patch_size or shape[3] < patch_size:
-        raise ValueError(f"image of {shape[2]}x{shape[3]} pixels is smaller than "
-                         f"one {patch_size}x{patch_size} patch")
-
-
-# ## Using it as a backbone
-#
-# What libraries such as `timm` expect of a backbone. These are methods of
-# `ConvMixer`, written apart from the paper's model and added to the class by
-# [`_method_of`](#_method_of): one class, for pickling, compiling and export.
-
-
-def _method_of(cls: type):
-    """A decorator that adds the function to `cls` as a method of that name."""
-    def add(function):
-        function.__qualname__ = f'{cls.__name__}.{function.__name__}'
-        setattr(cls, function.__name__, function)
-        return function
-    return add
-
-
-@_method_of(ConvMixer)
-def forward_features(self: ConvMixer, x: torch.Tensor) -> torch.Tensor:
-    """`forward` without the head, `[batch_size, d_model, height // p, width // p]`"""
-    x = self.patch_emb(x)
-    for layer in self.conv_mixer_layers:
-        x = self._run_layer(layer, x)
-    return x
-
-
-@_method_of(ConvMixer)
-def forward_head(self: ConvMixer, x: torch.Tensor,
-                 pre_logits: bool = False) -> torch.Tensor:
-    """The head on `forward_features`; `pre_logits` stops after the pooling."""
-    if pre_logits:
-        return self.classification.pool(x).flatten(1)
-    return self.classification(x)
-
-
-@_method_of(ConvMixer)
-def forward_intermediates(self: ConvMixer, x: torch.Tensor,
-                          indices: Sequence[int]) -> List[torch.Tensor]:
-    """
-    ### Feature maps of chosen layers
-
-    The outputs of the layers at `indices` (from 0; negative from the end), in
-    layer order, for detection and segmentation. Later layers are not run.
-    """
-    n = len(self.conv_mixer_layers)
-    chosen = set()
-    for i in indices:
-        if not _is_integer(i) or not -n <= i < n:
-            raise ValueError(f"layer index {i!r} is out of range for {n} layers")
-        chosen.add(i % n)
-    if not chosen:
-        raise ValueError("indices must name at least one layer")
-    outputs = []
-    x = self.patch_emb(x)
-    for i, layer in enumerate(self.conv_mixer_layers[:max(chosen) + 1]):
-        x = self._run_layer(layer, x)
-        if i in chosen:
-            outputs.append(x)
-    return outputs
-
-
-@_method_of(ConvMixer)
-def reset_classifier(self: ConvMixer, n_classes: int):
-    """A new head for `n_classes` (0: features only), to fine-tune on a new task"""
-    head = ClassificationHead(self.classification.d_model, n_classes)
-    # On the model's device and dtype
-    self.classification = head.to(self.patch_emb.conv.weight)
-
-
-@_method_of(ConvMixer)
-def set_grad_checkpointing(self: ConvMixer, enable: bool = True):
-    """
-    ### Gradient checkpointing
-
-    Recompute each layer's activations in the backward pass instead of keeping
-    them: memory for one layer's activations instead of $d$, for about one more
-    forward pass. Gradients and running statistics stay as without it.
-    """
-    self.grad_checkpointing = enable
-
-
-@_method_of(ConvMixer)
-def _run_layer(self: ConvMixer, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """
-    `layer(x)`, checkpointed when that is on and a backward pass will follow.
-
-    The recomputation normalizes with the batch's statistics, as the first run
-    did, but would update the running ones again, so it runs inside
-    [`_keep_batch_norm_statistics`](#_keep_batch_norm_statistics).
-    `torch.compile` updates them once in its graph and takes no such context.
-    """
-    if not (self.grad_checkpointing and self.training and torch.is_grad_enabled()):
-        return layer(x)
-    if torch.compiler.is_compiling():
-        return torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
-    # `checkpoint`'s two contexts: for the first run, and for the recomputation
-    return torch.utils.checkpoint.checkpoint(
-        layer, x, use_reentrant=False, context_fn=lambda: (
-            contextlib.nullcontext(), _keep_batch_norm_statistics(layer)))
-
-
-@contextlib.contextmanager
-def _keep_batch_norm_statistics(module: nn.Module):
-    """Put back `module`'s buffers: a layer's are its batch norms' statistics."""
-    buffers = list(module.buffers())
-    saved = [buffer.clone() for buffer in buffers]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in zip(buffers, saved):
-                buffer.copy_(value)

@@ -4,7 +4,7 @@ title: Named models
 summary: >
   The ConvMixer variants of the paper by name: ConvMixer-1536/20, ConvMixer-768/32,
   ConvMixer-1024/20 and the CIFAR-10 ConvMixer-256/8, with their pretrained weights.
-nav_order: 2
+nav_order: 7
 ---
 
 # Named models
@@ -29,7 +29,7 @@ model = create_model('convmixer_768_32', pretrained=True)
 cifar_model = create_model('convmixer_256_8')
 ```
 
-Any argument of [`convmixer`](model.md) can be changed by keyword:
+Any argument of [`convmixer()`](factory.md) can be changed by keyword:
 `create_model('convmixer_256_8', kernel_size=9, activation='relu')`.
 
 ### Pretrained weights and overrides
@@ -58,73 +58,23 @@ this package.
 """
 
 import inspect
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from labml_convmixer.backbone import ConvMixerBackbone
 from labml_convmixer.download import cached_download
-from labml_convmixer.model import ConvMixer, convmixer, get_activation
+from labml_convmixer.factory import convmixer
 from labml_convmixer.pretrained import (convert_state_dict, detect_layout,
                                         load_pretrained, read_checkpoint)
-
-# Images are normalized with the ImageNet mean and standard deviation (per RGB
-# channel) for the ImageNet models.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-# And with CIFAR-10's own for the CIFAR-10 model.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2471, 0.2435, 0.2616)
-
-# Where the authors published the weights, and where mmpretrain keeps its copies.
-OFFICIAL_URL = 'https://github.com/tmp-iclr/convmixer/releases/download/v1.0/'
-MMPRETRAIN_URL = 'https://download.openmmlab.com/mmclassification/v0/convmixer/'
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """
-    ## A named model
-
-    The paper's hyper-parameters, the number of classes and the activation of
-    one variant, and where its weights are. `weights_file` is the name of the
-    official file, `mmpretrain_file` the name of mmpretrain's copy of the same
-    weights (either is used if found in the cache). For evaluation, images are
-    resized to `input_size / crop_pct` with bicubic interpolation, center
-    cropped to `input_size` and normalized with `mean` and `std`.
-    """
-    name: str
-    d_model: int
-    n_layers: int
-    kernel_size: int
-    patch_size: int
-    activation: str
-    n_classes: int
-    weights_file: Optional[str] = None
-    mmpretrain_file: Optional[str] = None
-    top1: Optional[float] = None
-    input_size: int = 224
-    crop_pct: float = 0.96
-    interpolation: str = 'bicubic'
-    mean: Tuple[float, float, float] = IMAGENET_MEAN
-    std: Tuple[float, float, float] = IMAGENET_STD
-
-    @property
-    def weights_url(self) -> Optional[str]:
-        return OFFICIAL_URL + self.weights_file if self.weights_file else None
-
-    @property
-    def mmpretrain_url(self) -> Optional[str]:
-        return MMPRETRAIN_URL + self.mmpretrain_file if self.mmpretrain_file else None
-
-    def config(self) -> Dict[str, object]:
-        """The arguments of `convmixer()` that build this model."""
-        return dict(d_model=self.d_model, n_layers=self.n_layers, kernel_size=self.kernel_size,
-                    patch_size=self.patch_size, n_classes=self.n_classes, in_channels=3,
-                    activation=self.activation, pre_act=False, bn_first=False)
-
+from labml_convmixer.specs import (CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD,
+                                   ModelSpec)
+from labml_convmixer.variations import get_activation
 
 # ## The registry
+#
+# Each named model is a [`ModelSpec`](specs.md#ModelSpec); `create_model` puts its
+# `pretrained_cfg` on the model.
 MODELS: Dict[str, ModelSpec] = {spec.name: spec for spec in [
     ModelSpec('convmixer_1536_20', 1536, 20, kernel_size=9, patch_size=7, activation='gelu',
               n_classes=1000, top1=81.37,
@@ -211,7 +161,7 @@ def adapt_input_channels(weight: torch.Tensor, in_channels: int) -> torch.Tensor
     return weight.repeat(1, repeats, 1, 1)[:, :in_channels] * (trained_channels / in_channels)
 
 
-def create_model(name: str, pretrained: bool = False, **overrides) -> ConvMixer:
+def create_model(name: str, pretrained: bool = False, **overrides) -> ConvMixerBackbone:
     """
     ## Create a named model
 
@@ -228,7 +178,7 @@ def create_model(name: str, pretrained: bool = False, **overrides) -> ConvMixer:
     config = spec.config()
     config.update(overrides)
     if not pretrained:
-        return convmixer(**config)
+        return _with_cfg(convmixer(**config), spec)
 
     # The official file from the cache, downloading it if needed;
     # mmpretrain's copy is used instead if that is what the cache has.
@@ -255,6 +205,12 @@ def create_model(name: str, pretrained: bool = False, **overrides) -> ConvMixer:
             raise
         # Say which file it was: the cache may hold a wrong file under the right name.
         raise type(e)(f"{path}: {e}") from None
+    return _with_cfg(model, spec)
+
+
+def _with_cfg(model: ConvMixerBackbone, spec: ModelSpec) -> ConvMixerBackbone:
+    # As in timm, the named model's configuration, whatever was overridden
+    model.pretrained_cfg = model.default_cfg = spec.pretrained_cfg()
     return model
 
 

@@ -5,7 +5,7 @@ summary: >
   Load published ConvMixer weights (official, timm or mmpretrain layout) into
   this implementation, write ours in timm's layout, and say exactly what does
   not fit when a checkpoint belongs to another model.
-nav_order: 3
+nav_order: 8
 ---
 
 # Pretrained weights

@@ -17,7 +17,8 @@ import torch
 
 from labml_convmixer import download as download_module
 from labml_convmixer import models as models_module
-from labml_convmixer.model import convmixer
+from labml_convmixer import specs as specs_module
+from labml_convmixer import convmixer
 from labml_convmixer.models import MODELS, create_model
 from labml_convmixer.pretrained import (CheckpointMismatchError,
                                         WeightsUnavailableError, convert_state_dict,
@@ -84,7 +85,7 @@ def test_code_in_a_checkpoint_is_refused_not_called_damaged(tmp_path):
             ('function.pth', {'state_dict': weights, 'hook': socket.gethostname},
              'gethostname'),
             ('module.pth', create_model('convmixer_256_8'),
-             'labml_convmixer.model.ConvMixer')]:
+             'labml_convmixer.backbone.ConvMixerBackbone')]:
         path = tmp_path / name
         torch.save(obj, path)
         with pytest.raises(ValueError) as error:
@@ -223,7 +224,7 @@ def test_download_into_cache_then_reuse(hub_dir, tmp_path, monkeypatch, local_se
                                    activation='relu', n_classes=5,
                                    weights_file='convmixer_tiny.pth.tar')
     monkeypatch.setitem(MODELS, spec.name, spec)
-    monkeypatch.setattr(models_module, 'OFFICIAL_URL', url)
+    monkeypatch.setattr(specs_module, 'OFFICIAL_URL', url)
     torch.manual_seed(0)
     trained = randomize_batch_norms(convmixer(16, 2, kernel_size=3, patch_size=4,
                                               n_classes=5, activation='relu')).eval()
@@ -247,7 +248,7 @@ def test_download_into_cache_then_reuse(hub_dir, tmp_path, monkeypatch, local_se
 
 def test_download_cut_short(hub_dir, monkeypatch, local_server):
     server, url = local_server
-    monkeypatch.setattr(models_module, 'OFFICIAL_URL', url)
+    monkeypatch.setattr(specs_module, 'OFFICIAL_URL', url)
     _OneFileHandler.files = {'/convmixer_1536_20_ks9_p7.pth.tar': b'x' * 1000}
     _OneFileHandler.claimed_length = 5000
     try:
@@ -262,7 +263,7 @@ def test_download_cut_short(hub_dir, monkeypatch, local_server):
 def test_missing_file_on_server(hub_dir, monkeypatch, local_server):
     server, url = local_server
     _OneFileHandler.files = {}
-    monkeypatch.setattr(models_module, 'OFFICIAL_URL', url)
+    monkeypatch.setattr(specs_module, 'OFFICIAL_URL', url)
     with pytest.raises(WeightsUnavailableError,
                        match='Not Found.*convmixer_1536_20_ks9_p7.pth.tar'):
         create_model('convmixer_1536_20', pretrained=True)

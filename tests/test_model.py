@@ -12,8 +12,10 @@ import pytest
 import torch
 from torch import nn
 
+from labml_convmixer import convmixer
 from labml_convmixer.model import (ClassificationHead, ConvMixer, ConvMixerLayer, DepthWiseConv2d,
-                                   PatchEmbeddings, clone_module_list, convmixer, get_activation)
+                                   PatchEmbeddings, clone_module_list)
+from labml_convmixer.variations import conv_mixer_layer, get_activation
 
 MODEL_FILE = Path(__file__).resolve().parents[1] / 'labml_convmixer' / 'model.py'
 
@@ -78,7 +80,7 @@ def test_option_orders_differ():
     base = ConvMixerLayer(4, 3)
     outputs = []
     for pre_act, bn_first in [(False, False), (False, True), (True, False), (True, True)]:
-        layer = ConvMixerLayer(4, 3, pre_act=pre_act, bn_first=bn_first)
+        layer = conv_mixer_layer(4, 3, nn.GELU, pre_act=pre_act, bn_first=bn_first)
         layer.load_state_dict(base.state_dict())
         outputs.append(layer(x))
     for a, b in itertools.combinations(outputs, 2):
@@ -174,7 +176,7 @@ def test_reset_classifier():
 def test_forward_intermediates():
     model = convmixer(8, 4, 3, 2, 6).eval()
     x = torch.randn(2, 3, 8, 8)
-    outs = model.forward_intermediates(x, [0, -1, 2])
+    outs = model.forward_intermediates(x, [0, -1, 2], intermediates_only=True)
     assert len(outs) == 3 and all(o.shape == (2, 8, 4, 4) for o in outs)
     torch.testing.assert_close(outs[-1], model.forward_features(x))
     h = model.patch_emb(x)
@@ -217,12 +219,12 @@ def test_bad_input_is_a_clear_value_error(x, message):
 
 
 @pytest.mark.parametrize('build,message', [
-    (lambda: PatchEmbeddings(0, 2), 'd_model'),
-    (lambda: PatchEmbeddings(8, -1), 'patch_size'),
-    (lambda: PatchEmbeddings(8, 2, in_channels=0), 'in_channels'),
-    (lambda: ConvMixerLayer(8, 0), 'kernel_size'),
-    (lambda: ConvMixerLayer(8, 2.5), 'kernel_size'),
-    (lambda: ClassificationHead(8, -1), 'n_classes'),
+    (lambda: convmixer(0, 1, patch_size=2), 'd_model'),
+    (lambda: convmixer(8, 1, patch_size=-1), 'patch_size'),
+    (lambda: convmixer(8, 1, patch_size=2, in_channels=0), 'in_channels'),
+    (lambda: convmixer(8, 1, kernel_size=0), 'kernel_size'),
+    (lambda: convmixer(8, 1, kernel_size=2.5), 'kernel_size'),
+    (lambda: convmixer(8, 1, n_classes=-1), 'n_classes'),
     (lambda: convmixer(8, 0), 'n_layers'),
     (lambda: convmixer(8, 2, activation='swish2'), 'unknown activation'),
 ])
@@ -271,7 +273,7 @@ def test_copied_model_file_works_alone(tmp_path):
 
 
 def test_conv_mixer_composes_given_parts():
-    layer = ConvMixerLayer(8, 3, activation='relu')
+    layer = ConvMixerLayer(8, 3, activation=get_activation('relu'))
     emb = PatchEmbeddings(8, 2)
     head = ClassificationHead(8, 4)
     model = ConvMixer(layer, 3, emb, head)

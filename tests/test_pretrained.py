@@ -13,7 +13,7 @@ import timm
 import torch
 from torch import nn
 
-from labml_convmixer.model import convmixer
+from labml_convmixer import convmixer
 from labml_convmixer.models import MODELS, create_model, list_models
 from labml_convmixer.pretrained import (CheckpointMismatchError, convert_state_dict,
                                         detect_layout, load_pretrained, read_checkpoint, summarize_keys,

@@ -159,14 +159,13 @@ class _FrameTracer:
 
 
 def _models_and_batch(module: types.ModuleType, setting: Setting, torch):
-    """The paper's model, one with every variation that has a `forward` of its own, and a batch."""
+    """The paper's model and a batch."""
     sizes = setting.sizes
     images = (sizes['batch_size'], sizes['in_channels'], sizes['height'], sizes['width'])
     with torch.device(setting.device), torch.no_grad():
         torch.manual_seed(0)
         x = torch.randn(images)
-        models = [module.convmixer(**setting.builder_arguments()).eval(),
-                  module.convmixer(**setting.builder_arguments(), pre_act=True, bn_first=True).eval()]
+        models = [module.convmixer(**setting.builder_arguments()).eval()]
         return models, x
 
 
@@ -186,11 +185,6 @@ def trace_source(text: str, label: str, setting: Setting) -> Trace:
         with torch.device(setting.device), torch.no_grad():
             for model in models:
                 model(x)
-            paper = models[0]
-            features = paper.forward_features(x)
-            paper.forward_head(features)
-            paper.forward_head(features, pre_logits=True)
-            paper.forward_intermediates(x, [0, -1])
     finally:
         sys.settrace(previous)
     return tracer.trace

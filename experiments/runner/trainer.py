@@ -50,7 +50,7 @@ from experiments.runner.distributed import DistInfo, ShardSampler, broadcast_buf
     resolve_device
 from experiments.runner.metrics import Meter, Result, evaluate
 from experiments.runner.reports import format_epoch
-from labml_convmixer.model import ACTIVATIONS
+from labml_convmixer.variations import ACTIVATIONS
 
 
 @dataclasses.dataclass(frozen=True)

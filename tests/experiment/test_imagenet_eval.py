@@ -25,7 +25,7 @@ from experiments.datasets import imagefolder_data  # noqa: E402
 from experiments.runner import metrics  # noqa: E402
 from experiments.runner.errors import UserError  # noqa: E402
 from experiments.runner.trainer import RunMode  # noqa: E402
-from labml_convmixer.model import convmixer  # noqa: E402
+from labml_convmixer import convmixer  # noqa: E402
 from labml_convmixer.pretrained import to_timm_state_dict  # noqa: E402
 
 COLOUR_MODEL = ['--d-model', '3', '--n-layers', '1', '--kernel-size', '3',

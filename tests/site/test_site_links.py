@@ -35,7 +35,7 @@ def links(line_html: str) -> List[str]:
 # chain, argparse's parser, labml's logger, the base class of an override.
 # Each once linked to a project method or attribute of the same name.
 @pytest.mark.parametrize('source,snippet,attr', [
-    ('labml_convmixer/model.py', 'chosen.add(i % n)', 'add'),
+    ('labml_convmixer/backbone.py', 'taken.add(i % n)', 'add'),
     ('benchmarks/train_speed.py', 'torch.utils.data.DataLoader', 'data'),
     ('benchmarks/train_speed.py', 'parser.error(', 'error'),
     ('experiments/runner/launch.py', 'logger.log(', 'log'),
@@ -53,8 +53,8 @@ def test_no_link_by_attribute_name_alone(site_build, source, snippet, attr):
 @pytest.mark.parametrize('source,snippet,target', [
     ('experiments/cifar10.py', 'return c.prepare(model)', 'runner/trainer.html#TrainerConfigs.prepare'),
     ('labml_convmixer/model.py', 'clone_module_list(conv_mixer_layer', '#clone_module_list'),
-    ('labml_convmixer/model.py', '_use_reordered_class(self, ReorderedConvMixerLayer)',
-     '#ReorderedConvMixerLayer'),
+    ('labml_convmixer/variations.py', '(True, True): PreActBNFirstConvMixerLayer}',
+     '#PreActBNFirstConvMixerLayer'),
 ])
 def test_links_where_the_class_is_known(site_build, source, snippet, target):
     for line in code_line_html(site_build.site, source, snippet):

@@ -56,8 +56,8 @@ def test_model_notebook_follows_the_page(site_build):
     assert not any('](#' in text for text in markdown)
     # Headings in the page's order
     headings = [line for text in markdown for line in text.split('\n') if line.startswith('## ')]
-    order = ['## Patch embeddings', '## ConvMixer layer', '## Classification head', '## What the layers learn',
-             '## Variations', '## Using it as a backbone', '## Try it']
+    order = ['## Patch embeddings', '## Depth-wise convolution with "same" padding', '## ConvMixer layer',
+             '## Classification head', '## ConvMixer', '## What the layers learn', '## Try it']
     assert [h for h in headings if h in order] == order
     # Every line of code on the page is in the notebook, in the page's order
     parser = CodeLines()

@@ -76,7 +76,8 @@ def test_traced_shapes_beside_the_code(browser, server, scheme):
         assert shapes[PATCH_EMBEDDING] == '[8, 256, 16, 16]'
         assert shapes[HEAD] == '[8, 10]'
         assert shapes['x = self.pool(x).flatten(1)'] == '[8, 256]'
-        assert len(shapes) >= 15
+        # a shape for each tensor line of the paper's `forward` methods
+        assert len(shapes) >= 9
         # Beside its line: on the same row, after the code
         line = page.locator('.lit-line', has_text=PATCH_EMBEDDING).first
         shape = line.locator('.lit-shape')

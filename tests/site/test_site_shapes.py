@@ -53,10 +53,9 @@ def test_trace_of_the_cifar10_model(model_text, traces):
     assert shape('x = self.pool(x).flatten(1)') == '[8, 256]'
     assert shape('x = self.linear(x)') == '[8, 10]'
     assert shape('x = self.classification(x)') == '[8, 10]'
-    assert shape('return super().forward(x)') == '[8, 256, 16, 16]'
-    assert shape('return self.classification.pool(x).flatten(1)') == '[8, 256]'
+    assert shape('return self._conv_forward(x, self.weight, self.bias)') == '[8, 256, 16, 16]'
     # A line run once per layer has one shape; `return x` repeats nothing
-    assert shape('x = self._run_layer(layer, x)') == '[8, 256, 16, 16]'
+    assert shape('x = layer(x)') == '[8, 256, 16, 16]'
     assert shape('return x') == ''
 
 
