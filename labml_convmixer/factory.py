@@ -1,4 +1,4 @@
-"""
+r"""
 ---
 title: Building a model
 nav_order: 3

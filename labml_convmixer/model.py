@@ -132,10 +132,10 @@ class ConvMixerLayer(nn.Module):
     then a point-wise ($1 \times 1$) convolution, without one, mixes the
     channels of each patch:
 
-    $$z'_l = \mathrm{BN}\big(\sigma\{\mathrm{ConvDepthwise}(z_{l-1})\}\big)
-      + z_{l-1}$$
+    $$z'_\ell = \mathrm{BN}\big(\sigma\{\mathrm{ConvDepthwise}(z_{\ell-1})\}\big)
+      + z_{\ell-1}$$
 
-    $$z_l = \mathrm{BN}\big(\sigma\{\mathrm{ConvPointwise}(z'_l)\}\big)$$
+    $$z_\ell = \mathrm{BN}\big(\sigma\{\mathrm{ConvPointwise}(z'_\ell)\}\big)$$
 
     * `d_model` is $h$; `kernel_size` is $k$ (any $k \ge 1$, even ones too)
     * `activation` is $\sigma$, a class such as `nn.GELU`
@@ -153,9 +153,9 @@ class ConvMixerLayer(nn.Module):
         self.norm2 = nn.BatchNorm2d(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # $z'_l$: spatial mixing, with the residual connection
+        # $z'_\ell$: spatial mixing, with the residual connection
         x = x + self.norm1(self.act1(self.depth_wise_conv(x)))
-        # $z_l$: channel mixing
+        # $z_\ell$: channel mixing
         x = self.norm2(self.act2(self.point_wise_conv(x)))
         return x
 

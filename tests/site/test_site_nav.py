@@ -65,6 +65,7 @@ def test_the_site_leads_with_the_paper(site_build):
     assert links[3:5] == ['experiments/imagenet.html', 'experiments/dashboard/__init__.html']
     using = links[5:links.index('reproduce.html') + 1]
     assert using == ['use.html', 'labml_convmixer/models.html', 'labml_convmixer/pretrained.html',
+                     'labml_convmixer/backbone.html', 'labml_convmixer/variations.html',
                      'tweetable.html', 'misreadings.html', 'reproduce.html']
     # Each source page once, all of them
     assert sorted(link for link in links if link.endswith('.html') and '/' in link) == \

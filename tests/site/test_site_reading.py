@@ -280,7 +280,7 @@ def test_search_ranks_the_explanation_first(browser, server):
     try:
         hits = _search(page, 'RandAugment')
         # The page that explains it, not a constant whose name starts with the word
-        assert hits[0].endswith('experiments/gpu_augment.html'), hits[:3]
+        assert hits[0].endswith('experiments/datasets/gpu_augment.html'), hits[:3]
         assert not any('RANDAUGMENT_CHECKS' in h for h in hits[:3]), hits[:3]
         teaser = page.locator('.md-search-result__item').first.inner_text()
         assert 'RandAugment' in teaser
@@ -318,7 +318,7 @@ def test_definition_links_are_visible_and_identifiers_highlight(browser, server)
         # A link goes to the definition
         link.click()
         page.wait_for_load_state('load')
-        assert page.url.endswith('labml_convmixer/model.html#convmixer')
+        assert page.url.endswith('labml_convmixer/factory.html#convmixer')
     finally:
         visit.close()
 
@@ -362,8 +362,7 @@ def _layer_indices(path: Path):
 
 @pytest.mark.parametrize('path', [
     'docs/pages/index.md',
-    pytest.param('labml_convmixer/model.py', marks=pytest.mark.xfail(
-        strict=True, reason='model.py still writes $z_l$, to become $z_\\ell$ as on the home page')),
+    'labml_convmixer/model.py',
 ])
 def test_the_layer_index_is_written_as_ell(path):
     found = _layer_indices(ROOT / path)
