@@ -62,8 +62,8 @@ class PatchEmbeddings(nn.Module):
     **The paper:** each $p \times p$ patch gets an embedding of $h$ channels, by
     a convolution with kernel size and stride $p$, activation and normalization:
 
-    $$z_0 = \mathrm{BN}\big(\sigma\{\mathrm{Conv}_{c_{in} \to h}(X,
-      \text{stride}=p, \text{kernel\_size}=p)\}\big)$$
+    $$z_0 = \mathrm{BN}\big(\sigma\{\mathrm{Conv}^{p \times p,\,
+      \text{stride } p}_{c_{in} \to h}(X)\}\big)$$
 
     **Our note:** a convolution with kernel size and stride $p$ touches each
     patch once, with one linear map for all: "cut, flatten, multiply" in one step.
