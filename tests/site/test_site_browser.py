@@ -217,8 +217,10 @@ def test_theme_toggle_and_search(browser, server):
         # The definition comes first, before pages that only mention the name:
         # the first result is the model page, and its first section is the
         # one whose code assigns `self.point_wise_conv`
+        # Read the list in one step: the search may still be redrawing it
         page.wait_for_timeout(300)
-        hrefs = [a.get_attribute('href') for a in page.locator('.md-search-result__item a').all()]
+        hrefs = page.eval_on_selector_all('.md-search-result__item a',
+                                          'links => links.map(a => a.getAttribute("href"))')
         assert MODEL_PAGE in hrefs[0], hrefs[:3]
         section = next(h for h in hrefs if '#' in h).split('#')[1]
         assert 'self.point_wise_conv = ' in page.locator(f'[id="{section}"]').inner_text()

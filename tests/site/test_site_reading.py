@@ -269,9 +269,10 @@ def _search(page, query: str):
     page.keyboard.type(query)
     page.wait_for_selector('.md-search-result__item', timeout=10000)
     page.wait_for_timeout(500)
-    return [a.get_attribute('href').split('?')[0] + ('#' + a.get_attribute('href').split('#')[1]
-                                                      if '#' in a.get_attribute('href') else '')
-            for a in page.locator('.md-search-result__item a').all()]
+    # Read the list in one step: the search may still be redrawing it
+    hrefs = page.eval_on_selector_all('.md-search-result__item a',
+                                      'links => links.map(a => a.getAttribute("href"))')
+    return [href.split('?')[0] + ('#' + href.split('#')[1] if '#' in href else '') for href in hrefs]
 
 
 def test_search_ranks_the_explanation_first(browser, server):
