@@ -280,7 +280,7 @@ def test_search_ranks_the_explanation_first(browser, server):
     try:
         hits = _search(page, 'RandAugment')
         # The page that explains it, not a constant whose name starts with the word
-        assert hits[0].endswith('experiments/gpu_augment.html'), hits[:3]
+        assert hits[0].endswith('experiments/datasets/gpu_augment.html'), hits[:3]
         assert not any('RANDAUGMENT_CHECKS' in h for h in hits[:3]), hits[:3]
         teaser = page.locator('.md-search-result__item').first.inner_text()
         assert 'RandAugment' in teaser
