@@ -10,6 +10,9 @@ nav_order: 2
 
 # Training speed benchmark
 
+From the root of a clone, install the project and what the benchmark uses first:
+`python3 -m pip install -e ".[experiment]"`.
+
 This script answers one question: *on this machine, how many images per second
 does our CIFAR-10 training path process, compared with the reference training
 loop?* Both run on the same model size, batch size and device, each in [a

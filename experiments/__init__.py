@@ -6,6 +6,9 @@ summary: The recipes that train and evaluate the model; these files are run as s
 
 # Experiments
 
+From the root of a clone, install the project and what its experiments use first:
+`python3 -m pip install -e ".[experiment]"`.
+
 The recipes, each a page that reads on its own:
 
 * [ConvMixer on CIFAR-10](cifar10.html): the recipe, `python experiments/cifar10.py`.

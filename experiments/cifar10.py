@@ -9,6 +9,9 @@ nav_order: 1
 
 # ConvMixer on CIFAR-10
 
+From the root of a clone, install the project and what its experiments use first:
+`python3 -m pip install -e ".[experiment]"`.
+
 This is the recipe that trains the [ConvMixer](../labml_convmixer/model.html)
 on CIFAR-10: 50,000 training and 10,000 test images of $32 \times 32$ pixels in
 ten classes.

@@ -9,6 +9,9 @@ nav_order: 12
 
 # What the network learned, as pictures
 
+From the root of a clone, install the project and what its experiments use first:
+`python3 -m pip install -e ".[experiment]"`.
+
 A trained ConvMixer's first weights can be looked at directly, as the paper
 does for its ImageNet models. `filters.png` has four panels:
 

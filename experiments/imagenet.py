@@ -10,6 +10,9 @@ nav_order: 5
 
 # ConvMixer on ImageNet and image folders
 
+From the root of a clone, install the project and what its experiments use first:
+`python3 -m pip install -e ".[experiment]"`.
+
 The paper's headline results are on ImageNet-1k. This experiment measures
 them, and does what a practitioner most often wants from a pretrained model:
 fine-tunes it on their own folder of images. Any data set laid out as

@@ -11,6 +11,9 @@ nav_order: 9
 
 # Devices and distributed training
 
+From the root of a clone, install the project and what its experiments use first:
+`python3 -m pip install -e ".[experiment]"`.
+
 `--device` names the device: `auto` (a GPU when PyTorch sees one), `cpu`,
 `cuda` or `cuda:N`. It is checked on the command line
 ([`check_device_name`](#check_device_name)) and set up once, before anything is

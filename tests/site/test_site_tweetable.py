@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 PAGE = ROOT / 'docs' / 'pages' / 'tweetable.md'
-# The published definition, as printed in the paper; the page must show exactly this.
+# The published definition, as the official README prints it (github.com/locuslab/convmixer,
+# commit 4704811 of 24 January 2022 and later); the page must show exactly this.
 PUBLISHED = (
     "def ConvMixer(h,d,k,p,n):\n"
     " S,C,A=Sequential,Conv2d,lambda x:S(x,GELU(),BatchNorm2d(h))\n"
@@ -48,6 +49,17 @@ def test_page_shows_the_published_tweet():
     shown = page_block('<!-- the-tweet')
     assert shown == PUBLISHED
     assert len(shown.strip()) <= 280
+
+
+def test_page_names_the_source_and_counts_the_tweet():
+    # "Exactly as printed" is a quotation: the page says where it is printed, and its
+    # character count is the block's.
+    page = PAGE.read_text(encoding='utf-8')
+    opening = page[:page.index('<!-- the-tweet')]
+    assert 'https://github.com/locuslab/convmixer' in opening and 'README' in opening
+    assert '4704811' in opening
+    count = re.search(r'(\d+)\s+characters of PyTorch', opening)
+    assert count and int(count.group(1)) == len(PUBLISHED.strip())
 
 
 def ConvMixer(h, d, k, p, n):
