@@ -34,6 +34,7 @@ computed, and gives to the configs: the process's place in a distributed run
 """
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -48,7 +49,8 @@ from labml.configs import BaseConfigs, option
 from experiments.runner import cli, runs, speed
 from experiments.runner.distributed import DistInfo, ShardSampler, broadcast_buffers, \
     resolve_device
-from experiments.runner.metrics import Meter, Result, evaluate
+from experiments.runner.errors import UserError
+from experiments.runner.metrics import LossWatch, Meter, Result, evaluate
 from experiments.runner.reports import format_epoch
 from labml_convmixer.model import ACTIVATIONS
 
@@ -194,6 +196,21 @@ class TrainerConfigs(BaseConfigs):
 #
 # For each epoch: train, test, save a checkpoint, log one line. The checkpoint
 # comes first: a printed epoch is a saved epoch.
+#
+# A loss that is not finite stops the run (see the [`LossWatch`](metrics.html#LossWatch)):
+# on a CPU at that step, on a GPU at the next check, at most `CUDA_CHECK_EVERY`
+# steps later. An epoch whose test loss is not finite stops it too. Either way
+# the epoch gets no checkpoint, so the one on disk is the last finite one.
+
+CUDA_CHECK_EVERY = 20
+
+
+def diverged(c: 'TrainerConfigs', state: 'RunState', what: str) -> UserError:
+    kept = (f"the checkpoint of epoch {state.epoch}, the last finite one, is kept"
+            if state.epoch else "no checkpoint was written")
+    return UserError(f"{what} is not finite (NaN or inf); stopped: {kept}; "
+                     f"train with a lower learning rate than --lr {c.lr:g}")
+
 
 def train(c: TrainerConfigs, state: RunState):
     """Train from epoch `state.epoch` to `c.epochs`; `monit.loop` draws the progress."""
@@ -205,6 +222,8 @@ def train(c: TrainerConfigs, state: RunState):
         start = time.perf_counter()
         model.train()
         meter = Meter(len(classes), c.device)
+        watch = LossWatch(len(loader), c.device,
+                          every=CUDA_CHECK_EVERY if c.device.type == 'cuda' else 1)
         for i, (images, labels) in monit.enum('train', loader):
             images, labels = speed.to_device_batch(images, labels, c.device,
                                                    channels_last=c.channels_last)
@@ -217,11 +236,21 @@ def train(c: TrainerConfigs, state: RunState):
             loss, logits = speed.train_step(model, optimizer, c.grad_scaler, images, labels,
                                             device=c.device, precision=c.precision)
             meter.add(loss, logits, labels)
+            bad = watch.add(i, loss, info.enabled)
+            if bad is not None:
+                break
+        else:
+            bad = watch.check(len(loader), info.enabled)
+        if bad is not None:
+            raise diverged(c, state, f"the training loss of step {epoch * len(loader) + bad + 1} "
+                                     f"(epoch {epoch + 1}, batch {bad + 1})")
         if info.enabled:
             broadcast_buffers(c.model)
         trained = meter.result(info.enabled)
         train_seconds = time.perf_counter() - start
         valid = c.evaluate()
+        if not math.isfinite(valid.loss):
+            raise diverged(c, state, f"the test loss after epoch {epoch + 1}")
 
         record = dict(epoch=epoch + 1, train_loss=trained.loss,
                       train_accuracy=trained.accuracy, valid_loss=valid.loss,
