@@ -24,7 +24,10 @@ class. It adds the flags that are about runs rather than settings:
 | `--weights-digest DIR` | write each process's SHA-256 of the final weights to `DIR/rank<N>.sha256` |
 
 A resumed run keeps the settings it was started with; it may change only where
-things are on this machine (`data_dir`, `device_name`, `num_workers`). An
+things are on this machine (`data_dir`, `device_name`, `num_workers`). Only the
+experiment that made a run may resume or evaluate it (another would read its
+settings with the wrong recipe); the refusal names the right script. A finished
+run is not resumed: `--resume` says so, exits with 0 and changes nothing. An
 expected failure, a wrong value, missing data, an unknown run, is one line on
 standard error and a non-zero exit, never a traceback; `Ctrl+C` says how to
 continue.
@@ -66,8 +69,10 @@ by the [console](labml_internals.html) instead.
 
 import argparse
 import contextlib
+import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -181,10 +186,12 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                         f"got {args.name!r}", 2)
 
     checkpoint = run_path = None
-    name = args.name or name
+    experiment_name, name = name, args.name or name
     if args.resume or args.evaluate:
         run_path = runs.find_run(lab.get_experiments_path(), args.resume or args.evaluate)
         checkpoint = runs.read_checkpoint(run_path)
+        runs.check_experiment(run_path, checkpoint, experiment_name,
+                              '--resume' if args.resume else '--evaluate')
         changed = set(overrides) - RESUME_MAY_CHANGE
         if args.resume and changed:
             raise UserError("a resumed run keeps its own settings; "
@@ -193,6 +200,11 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
         overrides = {**checkpoint['overrides'],
                      **{k: v for k, v in overrides.items() if k in RESUME_MAY_CHANGE}}
         name = checkpoint['name']
+        if args.resume and _finished(configs_class, checkpoint, run_path):
+            print(f"{prog}: run {run_path.name} is finished ({checkpoint['epoch']} epochs); "
+                  f"nothing to resume, nothing changed; its summary is "
+                  f"{run_path / 'summary.json'}", flush=True)
+            return 0
     mode = RunMode(evaluating=bool(args.evaluate or start_eval),
                    restoring=checkpoint is not None)
 
@@ -207,11 +219,21 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                               checkpoint, draw)
         else:
             status = train(configs_class, args, overrides, info, mode, name, run_path,
-                           checkpoint)
+                           checkpoint, experiment_name)
         finished = True
         return status
     finally:
         distributed.end_distributed(info, finished)
+
+
+def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -> bool:
+    """
+    All epochs trained and the summary written. A run that trained its last
+    epoch but stopped before its summary resumes to write it: the checkpoint
+    keeps what the summary needs.
+    """
+    epochs = checkpoint['overrides'].get('epochs', cli.settings_of(configs_class)['epochs'].default)
+    return checkpoint['epoch'] >= epochs and (run_path / 'summary.json').is_file()
 
 
 def make_configs(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
@@ -261,7 +283,9 @@ def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.D
 
     One pass over the test data, without compiling the model. `--evaluate`
     loads a run's checkpoint and writes `evaluation.json`, the confusion matrix
-    and the picture of the model into that run's folder. `--eval-only`
+    and the picture of the model into that run's folder, saying so when they
+    replace an earlier evaluation's; a run on read-only storage gets them in a
+    [folder of its own](#evaluation_folder), named on the last line. `--eval-only`
     evaluates the starting weights in a new run, whose `summary.json` has the
     numbers.
     """
@@ -287,24 +311,46 @@ def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.D
                    f"{summary['valid_images']} images; "
                    f"summary in {run_path / 'summary.json'}")
         return 0
+    out = evaluation_folder(run_path, name)
+    if out != run_path:
+        logger.log(f"run folder {run_path} is read-only: the evaluation goes to {out}")
+    elif (out / 'evaluation.json').exists():
+        logger.log(f"replacing the earlier evaluation in {out}")
     pictures = ''
     if draw is not None:
-        draw(c.model, run_path / 'filters.png')
-        pictures = f"filters in {run_path / 'filters.png'}; "
-    numbers = reports.write_evaluation(run_path, result, classes, checkpoint['epoch'],
-                                       **c.summary_facts())
+        draw(c.model, out / 'filters.png')
+        pictures = f"filters in {out / 'filters.png'}; "
+    numbers = reports.write_evaluation(out, result, classes, checkpoint['epoch'],
+                                       run_uuid=run_path.name, **c.summary_facts())
     logger.log(f"test accuracy {100 * numbers['test_accuracy']:.2f}% "
                f"({numbers['test_images']} images, epoch {numbers['epochs_trained']}); "
                + pictures
-               + (f"confusion matrix in {run_path / 'confusion_matrix.png'}"
+               + (f"confusion matrix in {out / 'confusion_matrix.png'}"
                   if len(classes) <= reports.PLOTTED_CLASSES
-                  else f"results in {run_path / 'evaluation.json'}"))
+                  else f"results in {out / 'evaluation.json'}"))
     return 0
+
+
+def evaluation_folder(run_path: Path, name: str) -> Path:
+    """
+    Where `--evaluate` writes: the run's folder, or, when that is read-only
+    (a run copied from an archive, a shared drive), a folder of the system's
+    temporary directory named after the run, which the last line names.
+    """
+    try:
+        probe, probe_path = tempfile.mkstemp(dir=run_path, prefix='.write-test.')
+        os.close(probe)
+        os.remove(probe_path)
+        return run_path
+    except OSError:
+        out = Path(tempfile.gettempdir()) / 'labml_convmixer' / f'{name}-{run_path.name}'
+        out.mkdir(parents=True, exist_ok=True)
+        return out
 
 
 def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, Any],
           info: distributed.DistInfo, mode: RunMode, name: str, run_path: Optional[Path],
-          checkpoint: Optional[Dict[str, Any]]) -> int:
+          checkpoint: Optional[Dict[str, Any]], experiment_name: str) -> int:
     """
     ## Training, new or resumed
 
@@ -315,7 +361,7 @@ def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, An
         runs.release_stale_pid(run_path)
     c = make_configs(configs_class, overrides, info, mode, name, new_run=True,
                      uuid=run_path.name if run_path is not None else None)
-    state = RunState(overrides=dict(overrides), name=name,
+    state = RunState(overrides=dict(overrides), name=name, experiment=experiment_name,
                      run_path=run_path_of(name) if info.is_main else None)
     classes = list(c.data.classes)
     if checkpoint is not None:

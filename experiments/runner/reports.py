@@ -161,12 +161,13 @@ def log_per_class(evaluation: Result, classes: List[str]):
 
 
 def write_evaluation(run_path: Path, evaluation: Result, classes: List[str],
-                     epochs_trained: int, **facts: Any) -> Dict[str, Any]:
+                     epochs_trained: int, run_uuid: str = '', **facts: Any) -> Dict[str, Any]:
     """
     `--evaluate`: print the per-class table; write `evaluation.json` and
-    `confusion_matrix.png` (for a readable number of classes).
+    `confusion_matrix.png` (for a readable number of classes) into `run_path`,
+    the run's folder or, for a run on read-only storage, a folder beside it.
     """
-    result = {'run_uuid': run_path.name, 'epochs_trained': epochs_trained,
+    result = {'run_uuid': run_uuid or run_path.name, 'epochs_trained': epochs_trained,
               **evaluation.numbers('test', classes), **facts,
               'confusion_matrix': evaluation.confusion.tolist()}
     log_per_class(evaluation, classes)

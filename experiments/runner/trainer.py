@@ -76,6 +76,8 @@ class RunState:
     # The settings given on the command line and the experiment name, kept with the run
     overrides: Dict[str, Any]
     name: str
+    # The experiment (its script's name) that made the run
+    experiment: str
     # The run's folder, in the first process only
     run_path: Optional[Path] = None
     epoch: int = 0
@@ -285,7 +287,8 @@ def save_checkpoint(c: TrainerConfigs, state: RunState):
     runs.save_checkpoint(state.run_path, runs.make_checkpoint(
         epoch=state.epoch, model=c.model, optimizer=c.optimizer,
         grad_scaler=c.grad_scaler, history=state.history, rng=all_rng,
-        overrides=state.overrides, name=state.name, classes=list(c.data.classes)))
+        overrides=state.overrides, name=state.name, classes=list(c.data.classes),
+        experiment=state.experiment, valid_details=state.valid_details))
 
 
 def load_checkpoint(c: TrainerConfigs, state: RunState, checkpoint: Dict[str, Any]):
@@ -294,6 +297,7 @@ def load_checkpoint(c: TrainerConfigs, state: RunState, checkpoint: Dict[str, An
                                 world_size=c.dist_info.world_size, seed=c.seed)
     state.epoch = checkpoint['epoch']
     state.history = list(checkpoint['history'])
+    state.valid_details = dict(checkpoint.get('valid_details', {}))
 
 
 # ## Checks of the shared settings
