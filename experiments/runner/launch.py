@@ -69,6 +69,7 @@ by the [console](labml_internals.html) instead.
 
 import argparse
 import contextlib
+import errno
 import os
 import re
 import sys
@@ -114,6 +115,9 @@ def launch(configs_class: type, *, name: str, description: str,
         print(f"{prog}: interrupted; the last finished epoch is saved, "
               "continue with --resume RUN_UUID", file=sys.stderr, flush=True)
         code = 130
+    finally:
+        # labml may have left its log writer waiting (see labml_internals)
+        labml_internals.stop_file_writers()
     sys.exit(code)
 
 
@@ -222,8 +226,47 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                            checkpoint, experiment_name)
         finished = True
         return status
+    except Exception as e:
+        problem = storage_problem(e, name, training=not mode.evaluating)
+        if problem is None:
+            raise
+        raise UserError(problem) from None
     finally:
         distributed.end_distributed(info, finished)
+
+
+def storage_problem(error: BaseException, name: str, training: bool) -> Optional[str]:
+    """
+    ## Full and read-only storage
+
+    A write that fails because the disk is full, or the folder is read-only,
+    is no bug: the user can fix it. It may surface anywhere, in our writes or
+    labml's, and often chained under another exception (labml's `finish()`
+    raises its own while recording the crash), so the whole chain is searched.
+    The line names the folder; the last checkpoint is never touched by a
+    failed write (writes are [atomic](../../labml_convmixer/atomic.html)), so
+    the run can continue from it.
+    """
+    problems = {errno.ENOSPC: 'no space left on its device',
+                errno.EDQUOT: 'the disk quota is used up',
+                errno.EROFS: 'it is on read-only storage',
+                errno.EACCES: 'it cannot be written (permission denied)'}
+    while error is not None and not (isinstance(error, OSError) and error.errno in problems):
+        error = error.__cause__ or error.__context__
+    if error is None:
+        return None
+    folder = Path(error.filename).parent if error.filename else None
+    try:
+        run = run_path_of(name)
+        folder = folder or run
+    except Exception:
+        run = None
+    folder = folder or lab.get_experiments_path()
+    line = f"cannot write to {folder}: {problems[error.errno]}"
+    if training and run is not None and (run / 'checkpoint.pt').exists():
+        return f"{line}; the last checkpoint is kept: make room, then continue with " \
+               f"--resume {run.name}"
+    return f"{line}; make room or choose another --logs-dir"
 
 
 def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -> bool:
@@ -359,6 +402,7 @@ def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, An
     """
     if info.is_main and run_path is not None:
         runs.release_stale_pid(run_path)
+        runs.remove_stale_temps(run_path)
     c = make_configs(configs_class, overrides, info, mode, name, new_run=True,
                      uuid=run_path.name if run_path is not None else None)
     state = RunState(overrides=dict(overrides), name=name, experiment=experiment_name,

@@ -25,7 +25,11 @@ interrupted. Two things make that possible:
 1. **Nothing is ever half written.** Every file goes to a temporary file in
    the same folder, is flushed to the disk and renamed over the old one
    ([`atomic_write_bytes`](../../labml_convmixer/atomic.html#atomic_write_bytes)). A rename is atomic, so a
-   crash at any moment leaves the previous checkpoint or the new one.
+   crash at any moment leaves the previous checkpoint or the new one. A full
+   disk, too: the run stops with one line naming the folder, and resumes from
+   the checkpoint before. A process killed during a write leaves its
+   temporary file; resuming the run removes it
+   ([`remove_stale_temps`](#remove_stale_temps)).
 2. **The checkpoint holds every state that the next epoch reads**: the
    model's weights and batch-norm statistics, the optimizer's moments, the
    gradient scaler, the position in the schedule (the epoch; the learning rate
@@ -177,6 +181,18 @@ def release_stale_pid(run_path: Path):
     if pid is not None and pid != os.getpid() and _process_alive(pid):
         raise UserError(f"run {run_path.name} is still running (process {pid}); stop it first")
     pid_path.unlink()
+
+
+def remove_stale_temps(run_path: Path):
+    """
+    Remove the temporary files (`.<name>.<pid>.<random>.tmp`) that a process
+    killed in the middle of an [atomic write](../../labml_convmixer/atomic.html)
+    left in the run folder; those of a live process stay.
+    """
+    for tmp in run_path.glob('.*.tmp'):
+        match = re.fullmatch(r'\..+\.(\d+)\.[^.]+\.tmp', tmp.name)
+        if match and not _process_alive(int(match.group(1))):
+            tmp.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:
