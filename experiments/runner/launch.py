@@ -17,7 +17,7 @@ class. It adds the flags that are about runs rather than settings:
 |---|---|
 | `--set KEY=VALUE` | any setting, by its key |
 | `--name NAME` | the experiment name, the folder under `logs/` |
-| `--logs-dir DIR` | where runs are written (default: the project's `logs/`) |
+| `--logs-dir DIR` | where runs are written (default: the project's `logs/`); refused at once when it cannot be written |
 | `--resume RUN_UUID` | continue a run from its last checkpoint |
 | `--evaluate RUN_UUID` | evaluate a run's last checkpoint on the test set |
 | `--eval-only` | evaluate the starting weights and stop (experiments that offer it) |
@@ -211,6 +211,9 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
             return 0
     mode = RunMode(evaluating=bool(args.evaluate or start_eval),
                    restoring=checkpoint is not None)
+    # Every mode but `--evaluate` writes a run (`--evaluate` finds a place of its own)
+    if not args.evaluate:
+        check_writable(run_path or lab.get_experiments_path())
 
     device = distributed.setup_device(overrides.get('device_name', 'auto'),
                                       overrides.get('sync_bn', False))
@@ -263,10 +266,28 @@ def storage_problem(error: BaseException, name: str, training: bool) -> Optional
         run = None
     folder = folder or lab.get_experiments_path()
     line = f"cannot write to {folder}: {problems[error.errno]}"
+    space = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    fix = 'make room' if space else 'make it writable'
     if training and run is not None and (run / 'checkpoint.pt').exists():
-        return f"{line}; the last checkpoint is kept: make room, then continue with " \
+        return f"{line}; the last checkpoint is kept: {fix}, then continue with " \
                f"--resume {run.name}"
-    return f"{line}; make room or choose another --logs-dir"
+    return f"{line}; {fix} or choose another --logs-dir"
+
+
+def check_writable(folder: Path):
+    """
+    The folder that will hold the run, made if need be and tried with a
+    temporary file before any data is read: read-only storage is one line
+    within a second, not a traceback after the data set has loaded.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix='.write-test.')
+        os.close(handle)
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"--logs-dir {folder}: cannot write there ({e.strerror}); "
+                        f"choose a folder you can write to", 2) from None
 
 
 def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -> bool:
