@@ -29,8 +29,9 @@ experiment that made a run may resume or evaluate it (another would read its
 settings with the wrong recipe); the refusal names the right script. A finished
 run is not resumed: `--resume` says so, exits with 0 and changes nothing. An
 expected failure, a wrong value, missing data, an unknown run, is one line on
-standard error and a non-zero exit, never a traceback; `Ctrl+C` says how to
-continue.
+standard error and a non-zero exit, never a traceback; `Ctrl+C` and SIGTERM
+stop the run alike, with a line that says how to continue it
+(`--resume <its uuid>`).
 
 An experiment passes what is particular to it: its `checks` of single values,
 a `check_settings` function for rules that involve several settings (it sees
@@ -72,6 +73,7 @@ import contextlib
 import errno
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -104,6 +106,8 @@ def launch(configs_class: type, *, name: str, description: str,
            draw: Optional[Draw] = None):
     """Run the experiment's command line and exit with its status."""
     prog = f'{name}.py'
+    # SIGTERM (`kill`, a job scheduler) stops the run as Ctrl+C does
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = main(configs_class, name=name, prog=prog, description=description,
                     checks=checks, argv=argv, check_settings=check_settings,
@@ -111,14 +115,36 @@ def launch(configs_class: type, *, name: str, description: str,
     except UserError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         code = e.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; the last finished epoch is saved, "
-              "continue with --resume RUN_UUID", file=sys.stderr, flush=True)
-        code = 130
+    except KeyboardInterrupt as e:
+        print(f"{prog}: {interrupted_line()}", file=sys.stderr, flush=True)
+        code = 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
     finally:
         # labml may have left its log writer waiting (see labml_internals)
         labml_internals.stop_file_writers()
     sys.exit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it unwinds as after Ctrl+C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+# The folder of the run being trained, once it exists: what an interruption
+# names for `--resume`
+_training = {'run_path': None}
+
+
+def interrupted_line() -> str:
+    run = _training['run_path']
+    if run is None:
+        return "interrupted"
+    if not (run / 'checkpoint.pt').exists():
+        return f"interrupted before run {run.name} finished its first epoch; nothing to resume"
+    return (f"interrupted; the last finished epoch is saved, continue with "
+            f"--resume {run.name}")
 
 
 def build_parser(configs_class: type, prog: str, description: str,
@@ -428,6 +454,7 @@ def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, An
                      uuid=run_path.name if run_path is not None else None)
     state = RunState(overrides=dict(overrides), name=name, experiment=experiment_name,
                      run_path=run_path_of(name) if info.is_main else None)
+    _training['run_path'] = state.run_path
     classes = list(c.data.classes)
     if checkpoint is not None:
         _check_classes(classes, checkpoint, run_path)

@@ -23,7 +23,9 @@ learning rate schedule. Everything else lives here:
 * AdamW, the optimizer of both recipes;
 * the epoch loop ([`train`](#train)): train, test, write a
   [checkpoint](runs.html) from which `--resume` can continue exactly, log one
-  line. Both passes count with the same [meter](metrics.html).
+  line. Both passes count with the same [meter](metrics.html). A loss that
+  turns NaN or infinite stops the run with one line, before its epoch is
+  saved ([the epoch loop](#the-epoch-loop)).
 
 `TrainerConfigs` is a labml `BaseConfigs`: a computed config (the model, the
 loaders) is made by the function marked `@option` for it, the first time it is
@@ -235,8 +237,11 @@ def train(c: TrainerConfigs, state: RunState):
             for group in optimizer.param_groups:
                 group['lr'] = c.learning_rate(epoch + (i + 1) / len(loader))
             # The same step as the benchmark's, in [speed](speed.html#train_step)
-            loss, logits = speed.train_step(model, optimizer, c.grad_scaler, images, labels,
-                                            device=c.device, precision=c.precision)
+            try:
+                loss, logits = speed.train_step(model, optimizer, c.grad_scaler, images,
+                                                labels, device=c.device, precision=c.precision)
+            except ValueError as e:
+                raise lone_value(e, images.shape[0]) from None
             meter.add(loss, logits, labels)
             bad = watch.add(i, loss, info.enabled)
             if bad is not None:
@@ -273,6 +278,22 @@ def train(c: TrainerConfigs, state: RunState):
                                      'accuracy.valid': valid.accuracy,
                                      'images_per_second': record['images_per_second']})
             logger.log(format_epoch(record, c.epochs), is_new_line=True, is_reset=True)
+
+
+def lone_value(error: ValueError, batch: int) -> Exception:
+    r"""
+    Batch norm in training divides by the spread of each channel over the
+    batch and the patch grid. With a $1 \times 1$ grid (a patch as large as
+    the image) a last batch of one image gives it one value per channel,
+    which has no spread, and PyTorch refuses: the user's fix is a batch size,
+    a subset or a patch size that avoids it.
+    """
+    if 'Expected more than 1 value per channel' not in str(error):
+        return error
+    return UserError(f"a batch of {batch} image{'s' if batch > 1 else ''} on a 1 x 1 patch "
+                     f"grid gives batch norm one value per channel; change --batch-size or "
+                     f"--train-subset so that the last batch has two or more images, or "
+                     f"use a smaller --patch-size")
 
 
 def save_checkpoint(c: TrainerConfigs, state: RunState):
