@@ -352,6 +352,8 @@ _model_name.choices = list_models()
 
 def _existing_file(key: str, value: str) -> str:
     path = Path(value).expanduser().resolve()
+    if value and path.is_dir():
+        raise UserError(f"--{key} {value}: is a folder; give the checkpoint file in it", 2)
     if value and not path.is_file():
         raise UserError(f"--{key} {value}: no such file", 2)
     return str(path) if value else value

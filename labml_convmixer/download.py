@@ -86,9 +86,9 @@ def _not_a_checkpoint(path: Path, head: bytes) -> ValueError:
         return ValueError(
             f"{path} is not a checkpoint but a text file that begins {snippet!r}: "
             f"pass a .pth, .pth.tar or .safetensors file of weights (a failed download "
-            f"may have saved an error page: download it again)")
+            f"may have saved an error page: {_remedy(path)})")
     return ValueError(f"{path} is not a PyTorch checkpoint (it begins with the bytes "
-                      f"{head[:8]!r}), or it is damaged: download it again")
+                      f"{head[:8]!r}), or it is damaged: {_remedy(path)}")
 
 
 # torch's `weights_only` unpickler names what it refused in one of these forms.
@@ -106,7 +106,7 @@ def _refusal(path: Path, error: Exception) -> ValueError:
     message = str(error)
     if any(broken in message for broken in _BROKEN):
         return ValueError(f"could not read {path}: its pickle data is damaged; "
-                          f"download it again")
+                          f"{_remedy(path)}")
     found = (re.search(pattern, message) for pattern in _REFUSED)
     names = [match.group(1) for match in found if match]
     what = f" ({names[0]})" if names else ''
@@ -143,6 +143,17 @@ def _read_safetensors(path: Path) -> Dict[str, torch.Tensor]:
     return state_dict
 
 
+def _remedy(path: Path) -> str:
+    """
+    What to do about a damaged file: one in the download cache is fetched
+    again; a file of the user's own was copied or saved incompletely, and
+    only its source can give it again.
+    """
+    if Path(path).resolve().is_relative_to(cache_dir().resolve()):
+        return "delete it and download it again"
+    return "copy or save it again from where it came from"
+
+
 def open_checkpoint(path: Union[str, os.PathLike]) -> Any:
     """
     ### Open a checkpoint file
@@ -163,7 +174,7 @@ def open_checkpoint(path: Union[str, os.PathLike]) -> Any:
             return _read_safetensors(path)
         except (ValueError, KeyError, TypeError, RuntimeError) as e:
             raise ValueError(f"could not read {path} as safetensors ({e}); "
-                             f"the file may be damaged, download it again") from None
+                             f"the file may be damaged: {_remedy(path)}") from None
     with open(path, 'rb') as f:
         head = f.read(64)
     if not head.startswith((_ZIP_MAGIC, _PICKLE_PROTO)):
@@ -177,8 +188,7 @@ def open_checkpoint(path: Union[str, os.PathLike]) -> Any:
         lines = str(e).strip().splitlines()
         reason = lines[0][:200] if lines else type(e).__name__
         raise ValueError(f"could not read {path} ({reason}); the file may be "
-                         f"incomplete or damaged: delete it and download it "
-                         f"again") from None
+                         f"incomplete or damaged: {_remedy(path)}") from None
 
 
 # ## Downloading into the cache

@@ -418,8 +418,17 @@ def _mismatch_message(layout: str, origin: str, checkpoint: StateDict,
 
 # ## Loading
 
+def _first_non_finite(state_dict: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """The name of the first floating-point tensor holding a NaN or an infinity."""
+    for name, value in state_dict.items():
+        if torch.is_tensor(value) and value.is_floating_point() \
+                and not torch.isfinite(value).all():
+            return name
+    return None
+
+
 def load_pretrained(model: nn.Module, source: Source,
-                    load_head: bool = True) -> nn.Module:
+                    load_head: bool = True, allow_non_finite: bool = False) -> nn.Module:
     """
     Load weights into `model`, strictly.
 
@@ -429,6 +438,8 @@ def load_pretrained(model: nn.Module, source: Source,
     * With `load_head=False` the checkpoint's classifier is left out and the
       model keeps its own; everything else must still match. This is how to start
       fine-tuning on a task with a different number of classes.
+    * Weights holding NaN or infinity, what a diverged run saves, are refused
+      with a `ValueError` naming the tensor, unless `allow_non_finite=True`.
 
     Returns the model. Raises `CheckpointMismatchError` if the weights do not fit.
     """
@@ -452,6 +463,11 @@ def load_pretrained(model: nn.Module, source: Source,
         raise CheckpointMismatchError(_mismatch_message(
             layout, origin, checkpoint, model.state_dict(), missing, unexpected,
             conflicts, unknown))
+    bad = None if allow_non_finite else _first_non_finite(state_dict)
+    if bad is not None:
+        where = f"{origin.strip()}: " if origin else ''
+        raise ValueError(f"{where}tensor {bad} holds NaN or infinite values (a diverged "
+                         f"run?); load_pretrained(..., allow_non_finite=True) loads them")
     model.load_state_dict(state_dict, strict=load_head)
     return model
 

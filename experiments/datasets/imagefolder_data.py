@@ -36,6 +36,14 @@ two classes; a class folder holds no image files. Images are files with the
 extensions torchvision accepts ([`IMAGE_EXTENSIONS`](#IMAGE_EXTENSIONS)), found
 in the class folder and any folder below it.
 
+**Links.** A class folder may itself be a symbolic link, and so may an image
+file, wherever it leads: a subset of a data set is often made of links. A
+link to a folder *inside* a class folder is followed only when it leads to a
+folder within that class folder and not back up the tree; otherwise the run
+stops with one line naming the link ([`_check_folder_link`](#_check_folder_link)).
+A link such as `ln -s .. up` would otherwise make the walk go round, reading
+the same images again and again under one class.
+
 **A file that cannot be decoded stops the run, naming the file.** We do not
 skip it. A skipped test image silently changes the number that is compared
 with a published accuracy (which counts all 50,000 ImageNet validation
@@ -117,13 +125,37 @@ def class_folders(split: Path) -> List[str]:
                   if entry.is_dir() and not entry.name.startswith('.'))
 
 
+def _check_folder_link(link: Path, class_folder: Path):
+    """
+    A link to a folder, inside a class folder, is followed only when it leads
+    to a folder within the class folder and not to one above the link: a link
+    back up (`ln -s .. up`) would make the walk go round for ever, and one
+    leading out would put another folder's images under this class.
+    """
+    top, target = class_folder.resolve(), link.resolve()
+    if not target.is_relative_to(top):
+        problem = f"leads outside its class folder {class_folder}"
+    elif link.parent.resolve().is_relative_to(target):
+        problem = "leads back up the folder tree, a loop"
+    else:
+        return
+    raise DataError(f"{link} is a link to {target}, which {problem}: links to folders "
+                    f"are followed only within the class folder; remove the link or put "
+                    f"the images themselves there")
+
+
 def image_files(split: Path, classes: List[str]) -> List[Sample]:
     """Every image of every class folder (and folders below it), in a fixed order."""
     samples = []
     for label, name in enumerate(classes):
-        files = sorted(os.path.join(folder, file)
-                       for folder, _, files in os.walk(split / name, followlinks=True)
-                       for file in files if file.lower().endswith(IMAGE_EXTENSIONS))
+        files = []
+        for folder, folders, names in os.walk(split / name, followlinks=True):
+            for sub in folders:
+                if os.path.islink(os.path.join(folder, sub)):
+                    _check_folder_link(Path(folder, sub), split / name)
+            files += [os.path.join(folder, file) for file in names
+                      if file.lower().endswith(IMAGE_EXTENSIONS)]
+        files.sort()
         if not files:
             raise DataError(f"{split / name} has no image files "
                             f"({', '.join(IMAGE_EXTENSIONS)})")

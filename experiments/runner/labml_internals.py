@@ -23,12 +23,22 @@ console for one that prints only finished lines, without colours
 other than the first print nothing. labml keeps its console's destinations in a
 private, name-mangled list, `_Logger__destinations`, with no call to change it.
 
+**A process that exits after a failed write.** labml's file writer sends
+`log.jsonl` lines through a thread that is not a daemon, so Python waits for
+it at exit, and it stops only when `finish()` tells it to. On a full disk
+`finish()` raises while writing `run_log.jsonl`, before it gets there, and the
+process would wait for ever. [`stop_file_writers`](#stop_file_writers) tells
+every such thread to stop, as `finish()` would have, before the launcher
+exits.
+
 The project pins labml to one version; `tests/experiment/test_labml_internals.py`
-fails on another version, and when the list is gone.
+fails on another version, when the list is gone, and when the writer thread
+no longer stops the way `stop_file_writers` stops it.
 """
 
 import re
 import sys
+import threading
 
 # The codes labml writes around coloured text, left out of plain lines
 _ANSI = re.compile(r'\x1b\[[0-9;]*m')
@@ -61,3 +71,16 @@ def configure_console(is_main: bool):
         console._Logger__destinations = [PlainLines(silent=True)]
     elif not sys.stdout.isatty():
         console._Logger__destinations = [PlainLines(silent=False)]
+
+
+def stop_file_writers(timeout: float = 5.0):
+    """
+    Push labml's end marker, `'done'`, to every live file-writer thread and
+    wait a moment for each: a thread that `finish()` already stopped is gone,
+    one it never reached ends now instead of holding the process open.
+    """
+    from labml.internal.tracker.writers.file import FileWriterThread
+    for thread in threading.enumerate():
+        if isinstance(thread, FileWriterThread) and thread.is_alive():
+            thread.push('done')
+            thread.join(timeout)

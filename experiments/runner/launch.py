@@ -17,17 +17,21 @@ class. It adds the flags that are about runs rather than settings:
 |---|---|
 | `--set KEY=VALUE` | any setting, by its key |
 | `--name NAME` | the experiment name, the folder under `logs/` |
-| `--logs-dir DIR` | where runs are written (default: the project's `logs/`) |
+| `--logs-dir DIR` | where runs are written (default: the project's `logs/`); refused at once when it cannot be written |
 | `--resume RUN_UUID` | continue a run from its last checkpoint |
 | `--evaluate RUN_UUID` | evaluate a run's last checkpoint on the test set |
 | `--eval-only` | evaluate the starting weights and stop (experiments that offer it) |
 | `--weights-digest DIR` | write each process's SHA-256 of the final weights to `DIR/rank<N>.sha256` |
 
 A resumed run keeps the settings it was started with; it may change only where
-things are on this machine (`data_dir`, `device_name`, `num_workers`). An
+things are on this machine (`data_dir`, `device_name`, `num_workers`). Only the
+experiment that made a run may resume or evaluate it (another would read its
+settings with the wrong recipe); the refusal names the right script. A finished
+run is not resumed: `--resume` says so, exits with 0 and changes nothing. An
 expected failure, a wrong value, missing data, an unknown run, is one line on
-standard error and a non-zero exit, never a traceback; `Ctrl+C` says how to
-continue.
+standard error and a non-zero exit, never a traceback; `Ctrl+C` and SIGTERM
+stop the run alike, with a line that says how to continue it
+(`--resume <its uuid>`).
 
 An experiment passes what is particular to it: its `checks` of single values,
 a `check_settings` function for rules that involve several settings (it sees
@@ -66,8 +70,12 @@ by the [console](labml_internals.html) instead.
 
 import argparse
 import contextlib
+import errno
+import os
 import re
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -98,6 +106,8 @@ def launch(configs_class: type, *, name: str, description: str,
            draw: Optional[Draw] = None):
     """Run the experiment's command line and exit with its status."""
     prog = f'{name}.py'
+    # SIGTERM (`kill`, a job scheduler) stops the run as Ctrl+C does
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = main(configs_class, name=name, prog=prog, description=description,
                     checks=checks, argv=argv, check_settings=check_settings,
@@ -105,11 +115,36 @@ def launch(configs_class: type, *, name: str, description: str,
     except UserError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         code = e.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; the last finished epoch is saved, "
-              "continue with --resume RUN_UUID", file=sys.stderr, flush=True)
-        code = 130
+    except KeyboardInterrupt as e:
+        print(f"{prog}: {interrupted_line()}", file=sys.stderr, flush=True)
+        code = 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
+    finally:
+        # labml may have left its log writer waiting (see labml_internals)
+        labml_internals.stop_file_writers()
     sys.exit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so that it unwinds as after Ctrl+C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+# The folder of the run being trained, once it exists: what an interruption
+# names for `--resume`
+_training = {'run_path': None}
+
+
+def interrupted_line() -> str:
+    run = _training['run_path']
+    if run is None:
+        return "interrupted"
+    if not (run / 'checkpoint.pt').exists():
+        return f"interrupted before run {run.name} finished its first epoch; nothing to resume"
+    return (f"interrupted; the last finished epoch is saved, continue with "
+            f"--resume {run.name}")
 
 
 def build_parser(configs_class: type, prog: str, description: str,
@@ -181,10 +216,12 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                         f"got {args.name!r}", 2)
 
     checkpoint = run_path = None
-    name = args.name or name
+    experiment_name, name = name, args.name or name
     if args.resume or args.evaluate:
         run_path = runs.find_run(lab.get_experiments_path(), args.resume or args.evaluate)
         checkpoint = runs.read_checkpoint(run_path)
+        runs.check_experiment(run_path, checkpoint, experiment_name,
+                              '--resume' if args.resume else '--evaluate')
         changed = set(overrides) - RESUME_MAY_CHANGE
         if args.resume and changed:
             raise UserError("a resumed run keeps its own settings; "
@@ -193,8 +230,16 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
         overrides = {**checkpoint['overrides'],
                      **{k: v for k, v in overrides.items() if k in RESUME_MAY_CHANGE}}
         name = checkpoint['name']
+        if args.resume and _finished(configs_class, checkpoint, run_path):
+            print(f"{prog}: run {run_path.name} is finished ({checkpoint['epoch']} epochs); "
+                  f"nothing to resume, nothing changed; its summary is "
+                  f"{run_path / 'summary.json'}", flush=True)
+            return 0
     mode = RunMode(evaluating=bool(args.evaluate or start_eval),
                    restoring=checkpoint is not None)
+    # Every mode but `--evaluate` writes a run (`--evaluate` finds a place of its own)
+    if not args.evaluate:
+        check_writable(run_path or lab.get_experiments_path())
 
     device = distributed.setup_device(overrides.get('device_name', 'auto'),
                                       overrides.get('sync_bn', False))
@@ -207,11 +252,78 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                               checkpoint, draw)
         else:
             status = train(configs_class, args, overrides, info, mode, name, run_path,
-                           checkpoint)
+                           checkpoint, experiment_name)
         finished = True
         return status
+    except Exception as e:
+        problem = storage_problem(e, name, training=not mode.evaluating)
+        if problem is None:
+            raise
+        raise UserError(problem) from None
     finally:
         distributed.end_distributed(info, finished)
+
+
+def storage_problem(error: BaseException, name: str, training: bool) -> Optional[str]:
+    """
+    ## Full and read-only storage
+
+    A write that fails because the disk is full, or the folder is read-only,
+    is no bug: the user can fix it. It may surface anywhere, in our writes or
+    labml's, and often chained under another exception (labml's `finish()`
+    raises its own while recording the crash), so the whole chain is searched.
+    The line names the folder; the last checkpoint is never touched by a
+    failed write (writes are [atomic](../../labml_convmixer/atomic.html)), so
+    the run can continue from it.
+    """
+    problems = {errno.ENOSPC: 'no space left on its device',
+                errno.EDQUOT: 'the disk quota is used up',
+                errno.EROFS: 'it is on read-only storage',
+                errno.EACCES: 'it cannot be written (permission denied)'}
+    while error is not None and not (isinstance(error, OSError) and error.errno in problems):
+        error = error.__cause__ or error.__context__
+    if error is None:
+        return None
+    folder = Path(error.filename).parent if error.filename else None
+    try:
+        run = run_path_of(name)
+        folder = folder or run
+    except Exception:
+        run = None
+    folder = folder or lab.get_experiments_path()
+    line = f"cannot write to {folder}: {problems[error.errno]}"
+    space = error.errno in (errno.ENOSPC, errno.EDQUOT)
+    fix = 'make room' if space else 'make it writable'
+    if training and run is not None and (run / 'checkpoint.pt').exists():
+        return f"{line}; the last checkpoint is kept: {fix}, then continue with " \
+               f"--resume {run.name}"
+    return f"{line}; {fix} or choose another --logs-dir"
+
+
+def check_writable(folder: Path):
+    """
+    The folder that will hold the run, made if need be and tried with a
+    temporary file before any data is read: read-only storage is one line
+    within a second, not a traceback after the data set has loaded.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix='.write-test.')
+        os.close(handle)
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"--logs-dir {folder}: cannot write there ({e.strerror}); "
+                        f"choose a folder you can write to", 2) from None
+
+
+def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -> bool:
+    """
+    All epochs trained and the summary written. A run that trained its last
+    epoch but stopped before its summary resumes to write it: the checkpoint
+    keeps what the summary needs.
+    """
+    epochs = checkpoint['overrides'].get('epochs', cli.settings_of(configs_class)['epochs'].default)
+    return checkpoint['epoch'] >= epochs and (run_path / 'summary.json').is_file()
 
 
 def make_configs(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
@@ -261,7 +373,9 @@ def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.D
 
     One pass over the test data, without compiling the model. `--evaluate`
     loads a run's checkpoint and writes `evaluation.json`, the confusion matrix
-    and the picture of the model into that run's folder. `--eval-only`
+    and the picture of the model into that run's folder, saying so when they
+    replace an earlier evaluation's; a run on read-only storage gets them in a
+    [folder of its own](#evaluation_folder), named on the last line. `--eval-only`
     evaluates the starting weights in a new run, whose `summary.json` has the
     numbers.
     """
@@ -287,24 +401,46 @@ def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.D
                    f"{summary['valid_images']} images; "
                    f"summary in {run_path / 'summary.json'}")
         return 0
+    out = evaluation_folder(run_path, name)
+    if out != run_path:
+        logger.log(f"run folder {run_path} is read-only: the evaluation goes to {out}")
+    elif (out / 'evaluation.json').exists():
+        logger.log(f"replacing the earlier evaluation in {out}")
     pictures = ''
     if draw is not None:
-        draw(c.model, run_path / 'filters.png')
-        pictures = f"filters in {run_path / 'filters.png'}; "
-    numbers = reports.write_evaluation(run_path, result, classes, checkpoint['epoch'],
-                                       **c.summary_facts())
+        draw(c.model, out / 'filters.png')
+        pictures = f"filters in {out / 'filters.png'}; "
+    numbers = reports.write_evaluation(out, result, classes, checkpoint['epoch'],
+                                       run_uuid=run_path.name, **c.summary_facts())
     logger.log(f"test accuracy {100 * numbers['test_accuracy']:.2f}% "
                f"({numbers['test_images']} images, epoch {numbers['epochs_trained']}); "
                + pictures
-               + (f"confusion matrix in {run_path / 'confusion_matrix.png'}"
+               + (f"confusion matrix in {out / 'confusion_matrix.png'}"
                   if len(classes) <= reports.PLOTTED_CLASSES
-                  else f"results in {run_path / 'evaluation.json'}"))
+                  else f"results in {out / 'evaluation.json'}"))
     return 0
+
+
+def evaluation_folder(run_path: Path, name: str) -> Path:
+    """
+    Where `--evaluate` writes: the run's folder, or, when that is read-only
+    (a run copied from an archive, a shared drive), a folder of the system's
+    temporary directory named after the run, which the last line names.
+    """
+    try:
+        probe, probe_path = tempfile.mkstemp(dir=run_path, prefix='.write-test.')
+        os.close(probe)
+        os.remove(probe_path)
+        return run_path
+    except OSError:
+        out = Path(tempfile.gettempdir()) / 'labml_convmixer' / f'{name}-{run_path.name}'
+        out.mkdir(parents=True, exist_ok=True)
+        return out
 
 
 def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, Any],
           info: distributed.DistInfo, mode: RunMode, name: str, run_path: Optional[Path],
-          checkpoint: Optional[Dict[str, Any]]) -> int:
+          checkpoint: Optional[Dict[str, Any]], experiment_name: str) -> int:
     """
     ## Training, new or resumed
 
@@ -313,10 +449,12 @@ def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, An
     """
     if info.is_main and run_path is not None:
         runs.release_stale_pid(run_path)
+        runs.remove_stale_temps(run_path)
     c = make_configs(configs_class, overrides, info, mode, name, new_run=True,
                      uuid=run_path.name if run_path is not None else None)
-    state = RunState(overrides=dict(overrides), name=name,
+    state = RunState(overrides=dict(overrides), name=name, experiment=experiment_name,
                      run_path=run_path_of(name) if info.is_main else None)
+    _training['run_path'] = state.run_path
     classes = list(c.data.classes)
     if checkpoint is not None:
         _check_classes(classes, checkpoint, run_path)

@@ -14,7 +14,8 @@ labml records every metric in the run's `log.jsonl`; these are the files meant
 for a person, or a script, to read after the run:
 
 * a console line per epoch ([`format_epoch`](#format_epoch));
-* `summary.json` with the final numbers, the settings that were changed and
+* `summary.json` with the final numbers (strict JSON: a number that is not
+  finite is written as `null`, [`strict_json`](#strict_json)), the settings that were changed and
   the whole history, and `metrics.png`, loss and accuracy per epoch
   ([`write_summary`](#write_summary));
 * for `--evaluate RUN_UUID`: the accuracy of each class, `evaluation.json`,
@@ -30,6 +31,7 @@ one.
 """
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -40,6 +42,22 @@ from labml import logger
 
 from experiments.runner.metrics import Result
 from labml_convmixer.atomic import atomic_write_bytes, atomic_write_text
+
+
+def strict_json(value: Any) -> str:
+    """
+    JSON that every reader accepts: Python writes a non-finite float as a bare
+    `NaN` or `Infinity`, which is not JSON, so those become `null`.
+    """
+    def finite(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: finite(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [finite(x) for x in v]
+        return v
+    return json.dumps(finite(value), indent=2, allow_nan=False)
 
 
 def format_epoch(r: Dict[str, float], epochs: int) -> str:
@@ -111,7 +129,7 @@ def write_summary(run_path: Path, history: List[Dict[str, float]], **facts: Any)
         'run_uuid': run_path.name,
         'history': history,
     }
-    atomic_write_text(run_path / 'summary.json', json.dumps(summary, indent=2))
+    atomic_write_text(run_path / 'summary.json', strict_json(summary))
     plot_history(history, run_path / 'metrics.png')
     return summary
 
@@ -143,16 +161,17 @@ def log_per_class(evaluation: Result, classes: List[str]):
 
 
 def write_evaluation(run_path: Path, evaluation: Result, classes: List[str],
-                     epochs_trained: int, **facts: Any) -> Dict[str, Any]:
+                     epochs_trained: int, run_uuid: str = '', **facts: Any) -> Dict[str, Any]:
     """
     `--evaluate`: print the per-class table; write `evaluation.json` and
-    `confusion_matrix.png` (for a readable number of classes).
+    `confusion_matrix.png` (for a readable number of classes) into `run_path`,
+    the run's folder or, for a run on read-only storage, a folder beside it.
     """
-    result = {'run_uuid': run_path.name, 'epochs_trained': epochs_trained,
+    result = {'run_uuid': run_uuid or run_path.name, 'epochs_trained': epochs_trained,
               **evaluation.numbers('test', classes), **facts,
               'confusion_matrix': evaluation.confusion.tolist()}
     log_per_class(evaluation, classes)
-    atomic_write_text(run_path / 'evaluation.json', json.dumps(result, indent=2))
+    atomic_write_text(run_path / 'evaluation.json', strict_json(result))
     if len(classes) <= PLOTTED_CLASSES:
         plot_confusion(evaluation.confusion, classes, run_path / 'confusion_matrix.png')
     return result
@@ -167,7 +186,7 @@ def write_evaluation_summary(run_path: Path, evaluation: Result, classes: List[s
     summary = {**evaluation.numbers('valid', classes), 'epochs': 0, **facts,
                'classes': classes, 'run_uuid': run_path.name}
     log_per_class(evaluation, classes)
-    atomic_write_text(run_path / 'summary.json', json.dumps(summary, indent=2))
+    atomic_write_text(run_path / 'summary.json', strict_json(summary))
     return summary
 
 

@@ -12,7 +12,10 @@ nav_order: 10
 
 Each run has a folder, `logs/<name>/<run uuid>/`, that labml creates with its
 `configs.yaml`, `run.yaml` and `log.jsonl`. The trainer adds `checkpoint.pt`
-after every epoch and, at the end, `summary.json` and `metrics.png`.
+after every epoch and, at the end, `summary.json` and `metrics.png`. The
+checkpoint records which experiment made the run, and only that experiment's
+script may `--resume` or `--evaluate` it
+([`check_experiment`](#check_experiment)).
 
 A run that stopped, even with `kill -9` in the middle of an epoch, goes on
 with `--resume RUN_UUID` from its last complete epoch, and on a CPU with a
@@ -22,7 +25,11 @@ interrupted. Two things make that possible:
 1. **Nothing is ever half written.** Every file goes to a temporary file in
    the same folder, is flushed to the disk and renamed over the old one
    ([`atomic_write_bytes`](../../labml_convmixer/atomic.html#atomic_write_bytes)). A rename is atomic, so a
-   crash at any moment leaves the previous checkpoint or the new one.
+   crash at any moment leaves the previous checkpoint or the new one. A full
+   disk, too: the run stops with one line naming the folder, and resumes from
+   the checkpoint before. A process killed during a write leaves its
+   temporary file; resuming the run removes it
+   ([`remove_stale_temps`](#remove_stale_temps)).
 2. **The checkpoint holds every state that the next epoch reads**: the
    model's weights and batch-norm statistics, the optimizer's moments, the
    gradient scaler, the position in the schedule (the epoch; the learning rate
@@ -79,7 +86,8 @@ def set_rng_state(state: Dict[str, Any]):
 
 def make_checkpoint(*, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     grad_scaler, history: List[Dict[str, float]], rng: List[Dict[str, Any]],
-                    overrides: Dict[str, Any], name: str, classes: List[str]) -> Dict[str, Any]:
+                    overrides: Dict[str, Any], name: str, classes: List[str], experiment: str,
+                    valid_details: Dict[str, Any]) -> Dict[str, Any]:
     """`rng` holds one generator state per process, in the order of their ranks."""
     return {
         'epoch': epoch,
@@ -92,6 +100,10 @@ def make_checkpoint(*, epoch: int, model: torch.nn.Module, optimizer: torch.opti
         'overrides': overrides,
         'name': name,
         'classes': classes,
+        # The experiment (script) that made the run: only it may resume or evaluate it
+        'experiment': experiment,
+        # The last test pass's images and per-class accuracy, for the summary
+        'valid_details': valid_details,
     }
 
 
@@ -140,6 +152,19 @@ def read_checkpoint(run_path: Path) -> Dict[str, Any]:
         raise UserError(f"{path}: cannot read the checkpoint ({e})") from None
 
 
+def check_experiment(run_path: Path, checkpoint: Dict[str, Any], experiment: str, flag: str):
+    """
+    A run belongs to the experiment that made it: another one would read its
+    settings with its own recipe (ImageNet's crop and mean on CIFAR-10
+    images) and write over its files. A checkpoint without the record is
+    taken as it is.
+    """
+    made_by = checkpoint.get('experiment', experiment)
+    if made_by != experiment:
+        raise UserError(f"run {run_path.name} was made by {made_by}.py, not {experiment}.py; "
+                        f"use python experiments/{made_by}.py {flag} {run_path.name}", 2)
+
+
 def release_stale_pid(run_path: Path):
     """
     labml refuses to start a run whose `run.pid` exists, and a killed run
@@ -156,6 +181,18 @@ def release_stale_pid(run_path: Path):
     if pid is not None and pid != os.getpid() and _process_alive(pid):
         raise UserError(f"run {run_path.name} is still running (process {pid}); stop it first")
     pid_path.unlink()
+
+
+def remove_stale_temps(run_path: Path):
+    """
+    Remove the temporary files (`.<name>.<pid>.<random>.tmp`) that a process
+    killed in the middle of an [atomic write](../../labml_convmixer/atomic.html)
+    left in the run folder; those of a live process stay.
+    """
+    for tmp in run_path.glob('.*.tmp'):
+        match = re.fullmatch(r'\..+\.(\d+)\.[^.]+\.tmp', tmp.name)
+        if match and not _process_alive(int(match.group(1))):
+            tmp.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:

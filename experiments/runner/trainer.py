@@ -23,7 +23,9 @@ learning rate schedule. Everything else lives here:
 * AdamW, the optimizer of both recipes;
 * the epoch loop ([`train`](#train)): train, test, write a
   [checkpoint](runs.html) from which `--resume` can continue exactly, log one
-  line. Both passes count with the same [meter](metrics.html).
+  line. Both passes count with the same [meter](metrics.html). A loss that
+  turns NaN or infinite stops the run with one line, before its epoch is
+  saved ([the epoch loop](#the-epoch-loop)).
 
 `TrainerConfigs` is a labml `BaseConfigs`: a computed config (the model, the
 loaders) is made by the function marked `@option` for it, the first time it is
@@ -34,6 +36,7 @@ computed, and gives to the configs: the process's place in a distributed run
 """
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -48,7 +51,8 @@ from labml.configs import BaseConfigs, option
 from experiments.runner import cli, runs, speed
 from experiments.runner.distributed import DistInfo, ShardSampler, broadcast_buffers, \
     resolve_device
-from experiments.runner.metrics import Meter, Result, evaluate
+from experiments.runner.errors import UserError
+from experiments.runner.metrics import LossWatch, Meter, Result, evaluate
 from experiments.runner.reports import format_epoch
 from labml_convmixer.variations import ACTIVATIONS
 
@@ -74,6 +78,8 @@ class RunState:
     # The settings given on the command line and the experiment name, kept with the run
     overrides: Dict[str, Any]
     name: str
+    # The experiment (its script's name) that made the run
+    experiment: str
     # The run's folder, in the first process only
     run_path: Optional[Path] = None
     epoch: int = 0
@@ -194,6 +200,21 @@ class TrainerConfigs(BaseConfigs):
 #
 # For each epoch: train, test, save a checkpoint, log one line. The checkpoint
 # comes first: a printed epoch is a saved epoch.
+#
+# A loss that is not finite stops the run (see the [`LossWatch`](metrics.html#LossWatch)):
+# on a CPU at that step, on a GPU at the next check, at most `CUDA_CHECK_EVERY`
+# steps later. An epoch whose test loss is not finite stops it too. Either way
+# the epoch gets no checkpoint, so the one on disk is the last finite one.
+
+CUDA_CHECK_EVERY = 20
+
+
+def diverged(c: 'TrainerConfigs', state: 'RunState', what: str) -> UserError:
+    kept = (f"the checkpoint of epoch {state.epoch}, the last finite one, is kept"
+            if state.epoch else "no checkpoint was written")
+    return UserError(f"{what} is not finite (NaN or inf); stopped: {kept}; "
+                     f"train with a lower learning rate than --lr {c.lr:g}")
+
 
 def train(c: TrainerConfigs, state: RunState):
     """Train from epoch `state.epoch` to `c.epochs`; `monit.loop` draws the progress."""
@@ -205,6 +226,8 @@ def train(c: TrainerConfigs, state: RunState):
         start = time.perf_counter()
         model.train()
         meter = Meter(len(classes), c.device)
+        watch = LossWatch(len(loader), c.device,
+                          every=CUDA_CHECK_EVERY if c.device.type == 'cuda' else 1)
         for i, (images, labels) in monit.enum('train', loader):
             images, labels = speed.to_device_batch(images, labels, c.device,
                                                    channels_last=c.channels_last)
@@ -214,14 +237,27 @@ def train(c: TrainerConfigs, state: RunState):
             for group in optimizer.param_groups:
                 group['lr'] = c.learning_rate(epoch + (i + 1) / len(loader))
             # The same step as the benchmark's, in [speed](speed.html#train_step)
-            loss, logits = speed.train_step(model, optimizer, c.grad_scaler, images, labels,
-                                            device=c.device, precision=c.precision)
+            try:
+                loss, logits = speed.train_step(model, optimizer, c.grad_scaler, images,
+                                                labels, device=c.device, precision=c.precision)
+            except ValueError as e:
+                raise lone_value(e, images.shape[0]) from None
             meter.add(loss, logits, labels)
+            bad = watch.add(i, loss, info.enabled)
+            if bad is not None:
+                break
+        else:
+            bad = watch.check(len(loader), info.enabled)
+        if bad is not None:
+            raise diverged(c, state, f"the training loss of step {epoch * len(loader) + bad + 1} "
+                                     f"(epoch {epoch + 1}, batch {bad + 1})")
         if info.enabled:
             broadcast_buffers(c.model)
         trained = meter.result(info.enabled)
         train_seconds = time.perf_counter() - start
         valid = c.evaluate()
+        if not math.isfinite(valid.loss):
+            raise diverged(c, state, f"the test loss after epoch {epoch + 1}")
 
         record = dict(epoch=epoch + 1, train_loss=trained.loss,
                       train_accuracy=trained.accuracy, valid_loss=valid.loss,
@@ -244,6 +280,22 @@ def train(c: TrainerConfigs, state: RunState):
             logger.log(format_epoch(record, c.epochs), is_new_line=True, is_reset=True)
 
 
+def lone_value(error: ValueError, batch: int) -> Exception:
+    r"""
+    Batch norm in training divides by the spread of each channel over the
+    batch and the patch grid. With a $1 \times 1$ grid (a patch as large as
+    the image) a last batch of one image gives it one value per channel,
+    which has no spread, and PyTorch refuses: the user's fix is a batch size,
+    a subset or a patch size that avoids it.
+    """
+    if 'Expected more than 1 value per channel' not in str(error):
+        return error
+    return UserError(f"a batch of {batch} image{'s' if batch > 1 else ''} on a 1 x 1 patch "
+                     f"grid gives batch norm one value per channel; change --batch-size or "
+                     f"--train-subset so that the last batch has two or more images, or "
+                     f"use a smaller --patch-size")
+
+
 def save_checkpoint(c: TrainerConfigs, state: RunState):
     # Every process contributes its generators' states; the first one writes.
     rng = runs.rng_state()
@@ -256,7 +308,8 @@ def save_checkpoint(c: TrainerConfigs, state: RunState):
     runs.save_checkpoint(state.run_path, runs.make_checkpoint(
         epoch=state.epoch, model=c.model, optimizer=c.optimizer,
         grad_scaler=c.grad_scaler, history=state.history, rng=all_rng,
-        overrides=state.overrides, name=state.name, classes=list(c.data.classes)))
+        overrides=state.overrides, name=state.name, classes=list(c.data.classes),
+        experiment=state.experiment, valid_details=state.valid_details))
 
 
 def load_checkpoint(c: TrainerConfigs, state: RunState, checkpoint: Dict[str, Any]):
@@ -265,6 +318,7 @@ def load_checkpoint(c: TrainerConfigs, state: RunState, checkpoint: Dict[str, An
                                 world_size=c.dist_info.world_size, seed=c.seed)
     state.epoch = checkpoint['epoch']
     state.history = list(checkpoint['history'])
+    state.valid_details = dict(checkpoint.get('valid_details', {}))
 
 
 # ## Checks of the shared settings

@@ -15,7 +15,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from cifar10_testdata import ROOT
-from imagefolder_testdata import CLASSES, write_folder
+from imagefolder_testdata import CLASSES, TINY, run_imagenet, write_folder
 
 sys.path.insert(0, str(ROOT))
 from experiments import imagenet  # noqa: E402
@@ -256,3 +256,36 @@ def test_settings_that_do_not_go_together(argv, message):
     assert message in str(error.value)
     assert error.value.exit_code == 2
     assert time.monotonic() - start < 15
+
+
+def test_links_to_folders_that_loop_or_leave_the_class_are_refused(tmp_path):
+    root = write_folder(tmp_path / 'data', n_train=2, n_val=2)
+    loop = root / 'train' / 'blue' / 'up'
+    loop.symlink_to('..')
+    before = sorted(p.name for p in (root / 'train').rglob('*') if not p.is_symlink())
+    start = time.monotonic()
+    result = run_imagenet('--data-dir', root, '--logs-dir', tmp_path / 'logs', *TINY,
+                          '--epochs', '1')
+    assert time.monotonic() - start < 60
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"imagenet.py: error: {loop} is a link to {root / 'train'}, which leads outside its "
+        f"class folder {root / 'train' / 'blue'}: links to folders are followed only within "
+        f"the class folder; remove the link or put the images themselves there"]
+    assert sorted(p.name for p in (root / 'train').rglob('*') if not p.is_symlink()) == before
+    # A link back up within the class folder is a loop; one to a sibling folder is followed
+    loop.unlink()
+    inner = root / 'train' / 'blue' / 'more'
+    inner.mkdir()
+    (inner / 'again').symlink_to('..')
+    with pytest.raises(imagefolder_data.DataError, match='leads back up the folder tree'):
+        imagefolder_data.read_image_folder(root)
+    (inner / 'again').unlink()
+    (root / 'train' / 'blue' / 'copy').symlink_to(inner)
+    sibling = root / 'train' / 'blue' / 'img_0000.jpg'
+    sibling.rename(inner / 'img_0000.jpg')
+    data = imagefolder_data.read_image_folder(root)
+    blue = [path for path, label in data.train if label == data.classes.index('blue')]
+    assert len(blue) == 3
+    assert any(path.endswith('copy/img_0000.jpg') for path in blue)

@@ -187,3 +187,14 @@ def test_a_broken_image_stops_evaluation_with_one_line(tmp_path):
         f'imagenet.py: error: {broken}: cannot read this image (not in an image '
         f'format PIL knows); delete or replace the file, then start again or '
         f'--resume RUN_UUID']
+
+
+def test_weights_holding_nan_are_refused_with_the_tensor_name(tmp_path):
+    path = tmp_path / 'diverged.pth'
+    model = convmixer(8, 1, kernel_size=3, patch_size=4, n_classes=3)
+    weights = model.state_dict()
+    weights['patch_emb.conv.weight'][0] = float('nan')
+    torch.save(weights, path)
+    assert refusal(configs(tmp_path, weights=str(path))) == (
+        f"{path}: tensor patch_emb.conv.weight holds NaN or infinite values (a diverged "
+        f"run?); load_pretrained(..., allow_non_finite=True) loads them")

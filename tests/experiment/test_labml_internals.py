@@ -6,6 +6,7 @@ it needs: configs without a run folder, and the folder of the run it created.
 """
 
 import io
+import time
 import sys
 from contextlib import redirect_stdout
 
@@ -67,3 +68,18 @@ def test_run_path_and_configs_without_an_experiment(tmp_path):
     assert path.parent.name == 'internals' and path.parent.parent == tmp_path
     with experiment.start():
         assert (path / 'run.yaml').is_file()
+
+
+def test_stop_file_writers_ends_the_thread_that_finish_never_stopped(tmp_path):
+    from labml.internal.tracker.writers.file import FileWriterThread, Writer
+    writer = Writer(tmp_path / 'log.jsonl')
+    # The first flush starts labml's thread; it is not a daemon, so Python
+    # would wait for it at exit, and only `finish()` ends it
+    writer.flush()
+    thread = writer.thread
+    assert isinstance(thread, FileWriterThread) and not thread.daemon
+    time.sleep(0.2)
+    assert thread.is_alive()
+    labml_internals.stop_file_writers(timeout=5)
+    assert not thread.is_alive()
+    assert (tmp_path / 'log.jsonl').read_text().count('\n') == 1
