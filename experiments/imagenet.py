@@ -137,6 +137,7 @@ ConvMixer-32/2 ($k = 5$, $p = 4$), 8 epochs, 2 loader workers, a 2-core CPU
 | seed | plain loop | the recipe, no flags |
 |---|---|---|
 | 0 | 88.3 % | 90.5 % |
+| 1 | 84.4 % | 87.7 % |
 
 ## Small images
 

@@ -3,8 +3,8 @@
 title: What we change in labml's dashboard, and why
 summary: >
   The five places where the dashboard works around labml-app and labml's
-  client, in one module, each with its reason and a test that fails when an
-  upgrade moves it.
+  client (three here, two in the runner's client), each with its reason and
+  a test that fails when an upgrade moves it.
 nav_order: 1
 ---
 
@@ -12,8 +12,10 @@ nav_order: 1
 
 The [dashboard](__init__.html) runs `labml-app` 0.5.14 as it is published.
 Five things in it and in labml's client do not fit a dashboard on your own
-machine, without a database and without a network; each is changed here, from
-outside the packages, and nowhere else:
+machine, without a database and without a network; each is changed from
+outside the packages, here or, for the two in labml's client that a run
+needs, in the runner's [client](../runner/dashboard_client.html), and nowhere
+else:
 
 1. **The store.** `labml_app.flask_app` builds its app when it is imported, and
    building it calls `labml_app.db.init_mongo_db()`, which connects to MongoDB
