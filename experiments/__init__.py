@@ -14,6 +14,8 @@ The recipes, each a page that reads on its own:
 * [ConvMixer on CIFAR-10](cifar10.html): the recipe, `python experiments/cifar10.py`.
 * [ConvMixer on ImageNet and image folders](imagenet.html): evaluate the published
   models, fine-tune on your own images, `python experiments/imagenet.py`.
+* [The ImageNet experiment's recipes](imagenet_recipes.html): fine-tuning and from
+  scratch, their schedules, the crop scale by image size.
 * [What the network learned, as pictures](filters.html): `filters.png`, a trained model's kernels.
 * [labml's dashboard](dashboard/__init__.html): watch runs as they train, on your machine,
   `python -m experiments.dashboard`.

@@ -105,6 +105,9 @@ class Configs(TrainerConfigs):
     batch_size = 512
     lr = 0.05
     weight_decay = 0.005
+    # AdamW's own $\epsilon$, and no gradient clipping
+    adam_eps = 1e-8
+    clip_grad = 0.0
 
     # Augmentation, only for training
     flip: bool = True  # random horizontal flips

@@ -97,42 +97,16 @@ from pathlib import Path
 from typing import Optional
 
 from experiments.dashboard import internals
+from experiments.runner.dashboard_client import DEFAULT_HOST, DEFAULT_PORT
 
 # The project's root: the default store is in its `logs/`, beside the runs
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_HOST = '127.0.0.1'
-# labml's own `labml app-server` uses this port
-DEFAULT_PORT = 5005
-DEFAULT_ADDRESS = f'http://{DEFAULT_HOST}:{DEFAULT_PORT}'
 DEFAULT_STORE = ROOT / 'logs' / 'dashboard'
 
 
-# ## Reporting a run
-#
-# What `--dashboard` does in a recipe, before the run is created: ask the
-# dashboard for the project its page lists, and point labml's `app_url` at it.
-# A dashboard that does not answer within a few seconds costs the run one line
-# and nothing else.
-
-def connect(address: str = DEFAULT_ADDRESS, timeout: float = 3.0) -> bool:
-    """
-    Send this process's labml run to the dashboard at `address`; `False`, after
-    one line saying so, when none answers there. The caller then adds labml's
-    `'app'` writer to the run's writers.
-    """
-    address = address.rstrip('/')
-    token = internals.project_token(address, timeout)
-    if token is None:
-        print(f"no dashboard answers at {address}: the run trains on and logs to its "
-              "own folder only", flush=True)
-        return False
-    # Never wait long for the dashboard at the end of the run
-    internals.bound_exit()
-    from labml import lab
-    # labml posts the run's data to `<app_url>/track`
-    lab.configure({'app_url': f'{address}/api/v1/{token}', 'app_open_browser': False})
-    return True
-
+# A run reports with the runner's client,
+# [`connect`](../runner/dashboard_client.html#connect), which `--dashboard`
+# calls; the dashboard and its runs agree on the address through it.
 
 # ## Serving it
 

@@ -3,8 +3,8 @@
 title: What we change in labml's dashboard, and why
 summary: >
   The five places where the dashboard works around labml-app and labml's
-  client, in one module, each with its reason and a test that fails when an
-  upgrade moves it.
+  client (three here, two in the runner's client), each with its reason and
+  a test that fails when an upgrade moves it.
 nav_order: 1
 ---
 
@@ -12,8 +12,10 @@ nav_order: 1
 
 The [dashboard](__init__.html) runs `labml-app` 0.5.14 as it is published.
 Five things in it and in labml's client do not fit a dashboard on your own
-machine, without a database and without a network; each is changed here, from
-outside the packages, and nowhere else:
+machine, without a database and without a network; each is changed from
+outside the packages, here or, for the two in labml's client that a run
+needs, in the runner's [client](../runner/dashboard_client.html), and nowhere
+else:
 
 1. **The store.** `labml_app.flask_app` builds its app when it is imported, and
    building it calls `labml_app.db.init_mongo_db()`, which connects to MongoDB
@@ -23,8 +25,9 @@ outside the packages, and nowhere else:
 2. **The runs' project.** labml-app lists only the runs that come with its
    project's token, and labml's client has no way to send one where labml-app
    reads it. The client puts it in the address's path
-   ([`project_token`](#project_token)), where labml-app's route has a place for
-   it, and the dashboard moves it to the query ([`token_in_query`](#token_in_query)).
+   ([`project_token`](../runner/dashboard_client.html#project_token), in the
+   runner's client), where labml-app's route has a place for it, and the
+   dashboard moves it to the query ([`token_in_query`](#token_in_query)).
 3. **The page's libraries.** labml-app's `index.html` loads Bootstrap, d3 and
    Font Awesome from three CDNs. [`LocalApp`](#LocalApp) rewrites those three
    addresses in every HTML answer to copies that npm installed (`package.json`
@@ -36,8 +39,9 @@ outside the packages, and nowhere else:
 5. **A run that must not wait for the dashboard.** labml's client sends a
    run's data from a background thread that retries for ever, and the thread
    keeps the process alive at its end: with the dashboard gone, a finished run
-   would never exit. [`bound_exit`](#bound_exit) makes it a thread the run
-   waits for [`EXIT_WAIT_S`](#EXIT_WAIT_S) seconds at most.
+   would never exit. [`bound_exit`](../runner/dashboard_client.html#bound_exit),
+   in the runner's client, makes it a thread the run waits for
+   [`EXIT_WAIT_S`](../runner/dashboard_client.html#EXIT_WAIT_S) seconds at most.
 
 `tests/dashboard/test_dashboard_internals.py` checks what each of these
 assumes of the installed packages (the function the app is built with, the
@@ -46,19 +50,15 @@ dashboard's browser test runs them all, so an upgrade that moves any of them
 fails a test, not a user's run.
 """
 
-import atexit
 import json
 import logging
 import os
 import re
-import sys
 import tempfile
-import time
 import urllib.parse
-import urllib.request
 import warnings
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple
 
 # The npm packages, installed by `npm ci --prefix experiments/dashboard`
 NODE_MODULES = Path(__file__).resolve().parent / 'node_modules'
@@ -156,27 +156,11 @@ def load_app(store: Path, host: str, port: int):
 # ## The runs' project
 #
 # labml-app files a run under the project whose token comes in the query of
-# the address it is posted to, `.../track?labml_token=...`, and, without one,
-# under a *floating* project, whose runs the page does not list (it offers to
-# "claim" each on its own page). labml's client cannot send one: it posts to
-# `<app_url>/track` and refuses an `app_url` with a `?`. labml-app's route has
-# a place for the token in the path, `/api/v1/<token>/track`, but reads it
-# from the query only. So the client puts the token of the project the page
-# lists in the path ([`project_token`](#project_token)), and the dashboard
-# copies it into the query ([`LocalApp`](#LocalApp)).
-
-def project_token(address: str, timeout: float) -> Optional[str]:
-    """
-    The token of the project the page of the dashboard at `address` lists
-    (the page asks for the runs of `null` and is told the token), or `None`
-    when no dashboard answers there.
-    """
-    try:
-        with urllib.request.urlopen(f'{address}/api/v1/runs/null', timeout=timeout) as response:
-            return json.loads(response.read())['labml_token']
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
+# the address it is posted to, `.../track?labml_token=...`, and reads it from
+# nowhere else; the runner's client puts the token in the path
+# ([`project_token`](../runner/dashboard_client.html#project_token)), where
+# labml-app's route has a place for it. The dashboard copies it into the query
+# ([`LocalApp`](#LocalApp)).
 
 _TRACK = re.compile(r'/api/v1/([^/?]+)/track')
 
@@ -307,46 +291,3 @@ def offline_app(store: Path, host: str, port: int):
     routes = [Mount(f'{ASSETS_PREFIX}/{name}', app=StaticFiles(directory=folder))
               for name, folder in packages.items()]
     return Starlette(routes=routes + [Mount('/', app=LocalApp(app))])
-
-
-# ## A run that must not wait for the dashboard
-#
-# `labml.internal.app.AppTracker` starts a thread, `_AppTrackThread`, that
-# posts the run's data; it is not a daemon thread, and when a post fails it
-# waits 10 s, 20 s, 30 s, ... and tries again, without end. Python waits for
-# every such thread before it exits. We let labml make its trackers daemon
-# threads, which Python does not wait for, and at exit give them
-# `EXIT_WAIT_S` seconds to deliver what is left, the end of the run among it.
-
-EXIT_WAIT_S = 10.0
-
-_trackers: list = []
-
-
-def bound_exit():
-    """From now on, labml's trackers in this process delay its exit by at most `EXIT_WAIT_S`."""
-    import labml.internal.app as app
-    if getattr(app.AppTracker, '_exit_bounded', False):
-        return
-
-    class DaemonAppTracker(app.AppTracker):
-        _exit_bounded = True
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **{**kwargs, 'daemon': True})
-            _trackers.append(self)
-
-    # `labml.internal.experiment` imports `AppTracker` from here when a run starts
-    app.AppTracker = DaemonAppTracker
-    atexit.register(_wait_for_trackers)
-
-
-def _wait_for_trackers():
-    deadline = time.monotonic() + EXIT_WAIT_S
-    for tracker in _trackers:
-        thread = tracker.thread
-        if thread is not None and thread.is_alive():
-            thread.join(max(0.0, deadline - time.monotonic()))
-    if any(t.thread is not None and t.thread.is_alive() for t in _trackers):
-        print(f"the dashboard did not take the run's last data within {EXIT_WAIT_S:.0f} s; "
-              "the run's own files are complete", file=sys.stderr, flush=True)

@@ -290,14 +290,15 @@ def eval_transform(image_size: int, crop_pct: float, interpolation: str,
 
 def train_transform(image_size: int, scale: float, interpolation: str, *, flip: bool,
                     num_ops: int, magnitude: int, mean: Sequence[float],
-                    std: Sequence[float], on_device: bool = False):
+                    std: Sequence[float], on_device: bool = False,
+                    scale_max: float = 1.0):
     r"""
     A random crop resized to $s \times s$, then flips, RandAugment and
     normalisation; with `on_device` the crop only, as a `uint8` tensor, and
     the rest is the device's ([`BatchAugment`](gpu_augment.html)).
     """
     from torchvision import transforms
-    steps = [transforms.RandomResizedCrop(image_size, scale=(scale, 1.0),
+    steps = [transforms.RandomResizedCrop(image_size, scale=(scale, scale_max),
                                           interpolation=_interpolation(interpolation))]
     if on_device:
         return transforms.Compose(steps + [transforms.PILToTensor()])

@@ -25,21 +25,24 @@ order of a run:
 * [Devices and distributed training](distributed.html): the device, `torchrun` and DistributedDataParallel.
 * [Runs, checkpoints and exact resume](runs.html): the run folder and the checkpoint.
 * [What we use of labml's internals](labml_internals.html): the one private piece, and why.
+* [Reporting to the dashboard](dashboard_client.html): what `--dashboard` does.
 
 ## Who imports whom
 
 Imports only go downward; there are no cycles.
 
-* `errors` imports nothing; `speed` and `labml_internals` only torch and labml.
+* `errors` imports nothing; `speed` and `labml_internals` only torch and labml;
+  `dashboard_client` only labml.
 * `cli` imports `errors`.
 * `distributed` imports `errors`.
 * `runs` imports `errors` and the package's atomic writer.
 * `metrics` imports `speed`.
 * `reports` imports `metrics` and the atomic writer.
 * `trainer` imports `cli`, `runs`, `speed`, `distributed`, `metrics` and `reports`.
-* `launch` imports `cli`, `distributed`, `labml_internals`, `reports`, `runs`,
-  `trainer`, `errors` and the atomic writer.
+* `launch` imports `cli`, `dashboard_client`, `distributed`, `labml_internals`,
+  `reports`, `runs`, `trainer`, `errors` and the atomic writer.
 
 The recipes import `launch`, `trainer` (their base class and checks), `cli` (the
-checks of their own settings) and `errors`.
+checks of their own settings) and `errors`; the dashboard imports
+`dashboard_client`'s address.
 """

@@ -143,12 +143,16 @@ def build_parser(configs_class: type, prog: str, description: str,
     them. The experiment adds its own flags (`--resume` and so on) to the result.
     """
     settings = settings_of(configs_class)
-    keys = ', '.join(f'{s.key} ({s.type.__name__}, default {s.default_text})'
+    keys = ', '.join(f'{s.key} ({s.type.__name__}, default {_default_text(s, checks)})'
                      for s in settings.values())
     parser = _Parser(prog=prog, description=description, epilog=f'Keys for --set: {keys}.')
+    # The upper end of a range has no flag of its own: `--scale LOW HIGH` sets it
+    seconds = {_second_setting(key, checks) for key in settings}
     for s in settings.values():
+        if s.key in seconds:
+            continue
         flag = '--' + FLAG_NAMES.get(s.key, s.key).replace('_', '-')
-        text = f'{s.help} (default {s.default_text})'
+        text = f'{s.help} (default {_default_text(s, checks)})'
         if s.type is bool:
             parser.add_argument(flag, dest=s.key, action=argparse.BooleanOptionalAction, help=text)
             continue
@@ -157,6 +161,12 @@ def build_parser(configs_class: type, prog: str, description: str,
         metavar = METAVARS.get(s.key, s.type.__name__.upper())
         if choices and s.key not in METAVARS:
             metavar = '{' + ','.join(choices) + '}'
+        second = _second_setting(s.key, checks)
+        if second:
+            # timm's spelling of a range: `--scale LOW [HIGH]`
+            parser.add_argument(flag, dest=s.key, type=str, nargs='+', help=text,
+                                metavar=('LOW', 'HIGH'))
+            continue
         parser.add_argument(flag, dest=s.key, type=str, metavar=metavar, help=text)
     parser.add_argument('--set', dest='set_values', action='append', default=[],
                         metavar='KEY=VALUE',
@@ -199,7 +209,9 @@ def parse_settings(args: argparse.Namespace, configs_class: type,
     values = {}
     for key, setting in settings.items():
         given = getattr(args, key, None)
-        if given is not None:
+        if isinstance(given, list):
+            values.update(parse_range(setting, given, settings, checks))
+        elif given is not None:
             # A switch arrives as a `bool` already; other flags as text
             values[key] = given if isinstance(given, bool) else parse_value(setting, given)
         elif key in texts:
@@ -261,3 +273,53 @@ def one_of(names: Iterable[str]) -> Check:
         return value.lower()
     check.choices = names
     return check
+
+
+# ## Defaults that depend on other settings, and ranges
+#
+# A check may carry two more facts for the parser. `default_is(text)` says what
+# `--help` shows as the default of a setting an `@option` computes from other
+# settings (without it: "device dependent"). `upper_bound(key)` makes a flag
+# take one or two numbers, as timm's `train.py` spells a range
+# (`--scale 0.75 1.0`): the first is the setting's own value, the second, when
+# given, the setting `key`. That second setting gets no flag of its own (one
+# spelling for one value); it stays a setting, in the run's configs and for
+# `--set`.
+
+
+def default_is(text: str) -> Check:
+    def check(key, value):
+        return value
+    check.default_text = text
+    return check
+
+
+def upper_bound(second: str) -> Check:
+    def check(key, value):
+        return value
+    check.second = second
+    return check
+
+
+def _default_text(setting: Setting, checks: Dict[str, Sequence[Check]]) -> str:
+    texts = [getattr(c, 'default_text', None) for c in checks.get(setting.key, ())]
+    return next((t for t in texts if t), setting.default_text)
+
+
+def _second_setting(key: str, checks: Dict[str, Sequence[Check]]) -> str:
+    seconds = [getattr(c, 'second', None) for c in checks.get(key, ())]
+    return next((s for s in seconds if s), '')
+
+
+def parse_range(setting: Setting, texts: List[str], settings: Dict[str, Setting],
+                checks: Dict[str, Sequence[Check]]) -> Dict[str, Any]:
+    """`--KEY LOW [HIGH]`: `{key: LOW}`, and `{second: HIGH}` when given."""
+    second = _second_setting(setting.key, checks)
+    flag = '--' + setting.key.replace('_', '-')
+    if len(texts) > 2:
+        raise UserError(f"{flag} takes one or two numbers (LOW, or LOW HIGH), "
+                        f"got {len(texts)}: {' '.join(texts)}", 2)
+    values = {setting.key: parse_value(setting, texts[0])}
+    if len(texts) == 2:
+        values[second] = parse_value(settings[second], texts[1])
+    return values

@@ -84,7 +84,8 @@ from torch import nn
 
 from labml import experiment, lab, logger
 
-from experiments.runner import cli, distributed, labml_internals, reports, runs, trainer
+from experiments.runner import cli, dashboard_client, distributed, labml_internals, reports, \
+    runs, trainer
 from experiments.runner.errors import UserError
 from experiments.runner.trainer import RunMode, RunState, TrainerConfigs
 from labml_convmixer.atomic import atomic_write_text
@@ -163,6 +164,11 @@ def build_parser(configs_class: type, prog: str, description: str,
         parser.add_argument('--eval-only', action='store_true',
                             help='evaluate the starting weights on the test set and '
                                  'stop; writes summary.json in a new run')
+    parser.add_argument('--dashboard', nargs='?', const=dashboard_client.DEFAULT_ADDRESS,
+                        default=None, metavar='ADDRESS',
+                        help="report the run to labml's dashboard as it trains (default "
+                             f"address {dashboard_client.DEFAULT_ADDRESS}; start it with "
+                             "python -m experiments.dashboard)")
     parser.add_argument('--weights-digest', metavar='DIR', default=None,
                         help='write the SHA-256 of the final weights of each process '
                              'to DIR/rank<N>.sha256')
@@ -327,19 +333,24 @@ def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -
 
 
 def make_configs(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
-                 mode: RunMode, name: str, new_run: bool,
-                 uuid: Optional[str] = None) -> TrainerConfigs:
+                 mode: RunMode, name: str, new_run: bool, uuid: Optional[str] = None,
+                 dashboard: Optional[str] = None) -> TrainerConfigs:
     """
     The configs of this process, given its place and the run's mode, seeded
     first. With `new_run`, the first process creates (or, with `uuid`,
-    reopens) the labml run; the rest compute the same configs with no run.
+    reopens) the labml run, which also reports to the dashboard at
+    `dashboard` when one answers there ([`connect`](dashboard_client.html#connect));
+    the rest compute the same configs with no run.
     """
     default_seed = cli.settings_of(configs_class)['seed'].default
     runs.seed_everything(overrides.get('seed', default_seed))
     c = configs_class()
     c.dist_info, c.run_mode = info, mode
     if new_run and info.is_main:
-        experiment.create(name=name, uuid=uuid, writers={'screen', 'file'})
+        writers = {'screen', 'file'}
+        if dashboard and dashboard_client.connect(dashboard):
+            writers.add('app')
+        experiment.create(name=name, uuid=uuid, writers=writers)
     else:
         experiment.evaluate()
     experiment.configs(c, dict(overrides))
@@ -451,7 +462,8 @@ def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, An
         runs.release_stale_pid(run_path)
         runs.remove_stale_temps(run_path)
     c = make_configs(configs_class, overrides, info, mode, name, new_run=True,
-                     uuid=run_path.name if run_path is not None else None)
+                     uuid=run_path.name if run_path is not None else None,
+                     dashboard=args.dashboard)
     state = RunState(overrides=dict(overrides), name=name, experiment=experiment_name,
                      run_path=run_path_of(name) if info.is_main else None)
     _training['run_path'] = state.run_path

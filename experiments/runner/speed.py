@@ -191,7 +191,7 @@ def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
 
 
 def make_optimizer(params: Iterable, *, lr: float, weight_decay: float,
-                   device: DeviceLike, fused: bool) -> torch.optim.AdamW:
+                   device: DeviceLike, fused: bool, eps: float = 1e-8) -> torch.optim.AdamW:
     """
     ## AdamW, fused where the device supports it
 
@@ -205,8 +205,9 @@ def make_optimizer(params: Iterable, *, lr: float, weight_decay: float,
     device = _device(device)
     use_fused = fused and device.type in ('cuda', 'cpu')
     if use_fused:
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=eps,
+                                 fused=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=eps)
 
 
 def autocast(device: DeviceLike, precision: str) -> ContextManager:

@@ -108,6 +108,8 @@ class TrainerConfigs(BaseConfigs):
     batch_size: int  # global batch size, shared by the processes of a distributed run
     lr: float  # peak learning rate
     weight_decay: float  # AdamW's weight decay
+    adam_eps: float  # AdamW's epsilon, added to the root of the second moment
+    clip_grad: float  # clip the gradients' norm to this before each step (0: never)
     seed: int = 0  # random seed
 
     # Data
@@ -390,12 +392,33 @@ def _train_model(c: TrainerConfigs) -> nn.Module:
 
 @option(TrainerConfigs.optimizer)
 def _optimizer(c: TrainerConfigs) -> torch.optim.Optimizer:
+    r"""
+    AdamW on all parameters, as in the paper's reference code, with the
+    recipe's weight decay and $\epsilon$, and its gradient clipping as a hook.
+    The learning rate given here is replaced at every step by the schedule's.
     """
-    AdamW on all parameters, as in the paper's reference code. The learning
-    rate given here is replaced at every step by the schedule's.
+    optimizer = speed.make_optimizer(c.model.parameters(), lr=c.lr,
+                                     weight_decay=c.weight_decay, eps=c.adam_eps,
+                                     device=c.device, fused=c.fused_optimizer)
+    if c.clip_grad > 0:
+        optimizer.register_step_pre_hook(clip_before_step(c.clip_grad))
+    return optimizer
+
+
+def clip_before_step(max_norm: float):
     """
-    return speed.make_optimizer(c.model.parameters(), lr=c.lr, weight_decay=c.weight_decay,
-                                device=c.device, fused=c.fused_optimizer)
+    Gradient clipping as a hook that runs just before each optimizer step,
+    after the gradients of all processes are averaged. A fused AdamW stepped by
+    fp16's `GradScaler` still holds the scaled gradients here, and the scale
+    in `grad_scale`: the limit is scaled with them.
+    """
+    def hook(optimizer, args, kwargs):
+        params = [p for group in optimizer.param_groups for p in group['params']
+                  if p.grad is not None]
+        scale = getattr(optimizer, 'grad_scale', None)
+        nn.utils.clip_grad_norm_(params, max_norm if scale is None
+                                 else max_norm * float(scale))
+    return hook
 
 
 @option(TrainerConfigs.grad_scaler)

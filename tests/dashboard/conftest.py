@@ -20,8 +20,6 @@ sys.path.insert(0, str(ROOT / 'tests' / 'experiment'))
 
 from cifar10_testdata import SCRIPT, TINY, write_dataset  # noqa: E402
 
-REPORT_RUN = Path(__file__).resolve().parent / 'report_run.py'
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -84,9 +82,9 @@ def start_dashboard():
 
 
 def start_run(address: str, data: Path, logs: Path, epochs: int) -> subprocess.Popen:
-    """A tiny CIFAR-10 run reporting to the dashboard at `address`, as `--dashboard` does."""
+    """A tiny CIFAR-10 run started with `--dashboard ADDRESS`, as a user starts it."""
     return subprocess.Popen(
-        [sys.executable, str(REPORT_RUN), address, str(SCRIPT), '--data-dir', str(data),
+        [sys.executable, str(SCRIPT), '--dashboard', address, '--data-dir', str(data),
          '--logs-dir', str(logs), '--epochs', str(epochs), *TINY],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, free_port, start_run
-from experiments.dashboard.internals import EXIT_WAIT_S
+from experiments.runner.dashboard_client import EXIT_WAIT_S
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',

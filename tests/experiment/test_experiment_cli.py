@@ -101,3 +101,13 @@ def test_offline_without_data_fails_fast_with_directions(tmp_path):
     assert 'cifar-10-python.tar.gz' in error and '--data-dir' in error
     # The run never started, so it left no folder behind
     assert not list((tmp_path / 'logs').glob('*/*'))
+
+
+def test_dashboard_flag_takes_an_optional_address():
+    from experiments.runner.dashboard_client import DEFAULT_ADDRESS
+    parser = launch.build_parser(cifar10.Configs, 'cifar10.py', '', cifar10.CIFAR10_CHECKS)
+    assert parser.parse_args([]).dashboard is None
+    assert parser.parse_args(['--dashboard']).dashboard == DEFAULT_ADDRESS == \
+        'http://127.0.0.1:5005'
+    assert parser.parse_args(['--dashboard', 'http://10.0.0.2:6006']).dashboard == \
+        'http://10.0.0.2:6006'
