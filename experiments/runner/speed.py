@@ -56,8 +56,9 @@ from torch import nn
 # A device may be given as a `torch.device` or as a string such as `'cuda:0'`.
 DeviceLike = Union[torch.device, str]
 
-# The precisions that [`autocast`](#autocast) understands.
-PRECISIONS = ('fp32', 'bf16', 'fp16')
+# The precisions that [`autocast`](#autocast) understands; `'bf16-plan'` is bf16
+# with the depth-wise convolutions kept in fp32 (the [precision plan](#precision-plan)).
+PRECISIONS = ('fp32', 'bf16', 'fp16', 'bf16-plan')
 
 
 def _device(device: DeviceLike) -> torch.device:
@@ -96,7 +97,7 @@ class SpeedSettings:
       captures the step in CUDA graphs, which removes the launch cost of the
       many small kernels of a small model on a fast GPU
     * `fused` uses the single-kernel AdamW
-    * `precision` is `'fp32'`, `'bf16'` or `'fp16'`
+    * `precision` is `'fp32'`, `'bf16'`, `'fp16'` or `'bf16-plan'`
     * `augment` is the training data pipeline: `'torchvision'` augments each
       image in data loader workers, `'batched'` augments whole batches on the
       device (see the [data page](../datasets/cifar10_data.html#data-pipelines)); the
@@ -111,6 +112,12 @@ class SpeedSettings:
     compile_mode: Optional[str] = None
     augment: str = 'torchvision'
     keep_memory: bool = False
+
+
+# The CPU precision where oneDNN has bf16 kernels (AVX-512 BF16 or AMX). The
+# [precision plan](#precision-plan) would be the candidate; it stays fp32 until
+# the benchmark shows the plan faster (see there).
+CPU_BF16_DEFAULT = 'fp32'
 
 
 def default_settings(device: DeviceLike) -> SpeedSettings:
@@ -157,7 +164,8 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
         return SpeedSettings(channels_last=False, compile=compile_available('cuda'), fused=True,
                              precision='bf16' if bf16 else 'fp16', augment='batched')
     if device.type == 'cpu':
-        return SpeedSettings(channels_last=True, compile=False, fused=True, precision='fp32',
+        precision = CPU_BF16_DEFAULT if cpu_has_fast_bf16() else 'fp32'
+        return SpeedSettings(channels_last=True, compile=False, fused=True, precision=precision,
                              augment='batched', keep_memory=True)
     # Anything else (`mps`, ...): the plain path, which works everywhere.
     return SpeedSettings(channels_last=False, compile=False, fused=False, precision='fp32',
@@ -165,7 +173,8 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
 
 
 def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
-                  compile: bool, compile_mode: Optional[str] = None) -> nn.Module:
+                  compile: bool, compile_mode: Optional[str] = None,
+                  precision: str = 'fp32') -> nn.Module:
     """
     ## Move, lay out and compile the model
 
@@ -180,11 +189,16 @@ def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
     into an uncompiled model unchanged. Compilation itself happens lazily at the
     first forward call (tens of seconds on a small CPU), and again if the batch
     shape changes (the last, smaller batch of an epoch; evaluation mode).
+
+    With `precision='bf16-plan'` the depth-wise convolutions get the hooks of
+    the [precision plan](#precision-plan).
     """
     device = _device(device)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if precision == 'bf16-plan':
+        apply_precision_plan(model)
     if compile:
         model.compile(mode=compile_mode)
     return model
@@ -219,7 +233,11 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
     * `'bf16'` — autocast to bfloat16: the same exponent range as float32, so no
       loss scaling is needed;
     * `'fp16'` — autocast to float16: small gradients underflow, so it goes
-      together with a [gradient scaler](#make_grad_scaler).
+      together with a [gradient scaler](#make_grad_scaler);
+    * `'bf16-plan'` — the same autocast as `'bf16'`; the depth-wise
+      convolutions leave it through the hooks that
+      [`prepare_model`](#prepare_model) puts on them
+      ([precision plan](#precision-plan)).
 
     Autocast runs matrix multiplications and convolutions in the low precision
     and keeps reductions such as batch normalization statistics and the loss in
@@ -235,10 +253,11 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == 'fp32':
         return contextlib.nullcontext()
-    if precision == 'bf16' and _device(device).type == 'cpu' and not cpu_has_fast_bf16():
-        warnings.warn("bf16 on this CPU (no AVX-512 BF16 or AMX) is many times slower than fp32; "
+    bf16 = precision in ('bf16', 'bf16-plan')
+    if bf16 and _device(device).type == 'cpu' and not cpu_has_fast_bf16():
+        warnings.warn(f"{precision} on this CPU (no AVX-512 BF16 or AMX) is many times slower than fp32; "
                       "use --precision fp32", stacklevel=2)
-    dtype = torch.bfloat16 if precision == 'bf16' else torch.float16
+    dtype = torch.bfloat16 if bf16 else torch.float16
     return torch.autocast(device_type=_device(device).type, dtype=dtype)
 
 
@@ -246,6 +265,74 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
 def cpu_has_fast_bf16() -> bool:
     """Whether oneDNN computes bf16 convolutions on this CPU (AVX-512 BF16 or AMX)."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def is_depth_wise(module: nn.Module) -> bool:
+    """A convolution with a group for each channel: ConvMixer's depth-wise one."""
+    return (isinstance(module, nn.Conv2d) and module.groups > 1
+            and module.groups == module.in_channels == module.out_channels)
+
+
+def _enter_fp32(module: nn.Module, args: tuple):
+    # Remember whether autocast was on and in which dtype the input came,
+    # turn autocast off, and hand the convolution an fp32 input
+    x = args[0]
+    on = torch.is_autocast_enabled(x.device.type)
+    module._precision_plan_stack.append((x.device.type, on, x.dtype))
+    if on:
+        torch.set_autocast_enabled(x.device.type, False)
+        return (x.float(),) + tuple(args[1:])
+    return None
+
+
+def _leave_fp32(module: nn.Module, args: tuple, output: torch.Tensor):
+    # Autocast back on (also after an exception), the output in the input's dtype
+    device_type, on, dtype = module._precision_plan_stack.pop()
+    if on:
+        torch.set_autocast_enabled(device_type, True)
+        return output.to(dtype)
+    return None
+
+
+def apply_precision_plan(model: nn.Module) -> nn.Module:
+    r"""
+    ## Precision plan
+
+    Whole-model bf16 autocast puts every convolution into bf16, but the parts
+    of a ConvMixer layer do not all gain from it. The benchmark times each part
+    alone (`python benchmarks/train_speed.py --parts`; batch 128, $h = 256$,
+    $16 \times 16$, channels_last, forward + backward unless noted). On the
+    2-core AMD EPYC with AVX-512 BF16 (no AMX) of the Performance page, in ms,
+    fp32 against bf16 (load average about 1):
+
+    | part | fp32 | bf16 |
+    |---|---:|---:|
+    | point-wise $1 \times 1$ convolution, forward only | 38.6 | 12.4 |
+    | point-wise $1 \times 1$ convolution | 120.2 | 54.9 |
+    | depth-wise $5 \times 5$ convolution | 120.5 | 133.5 |
+    | batch normalization + GELU | 86.6 | 28.7 |
+
+    The point-wise convolution, a matrix multiplication that holds most of the
+    arithmetic, and the memory-bound normalization and activation gain two to
+    three times; the depth-wise convolution does not (on a Xeon with AMX its
+    bf16 kernel was 2.4 times slower than fp32). So the plan is: autocast to
+    bf16 as for `'bf16'`, except the depth-wise convolutions, which run in
+    fp32 with autocast switched off around them; their output goes back to bf16
+    so that the GELU and batch normalization after them stay in bf16. Weights
+    and the optimizer stay fp32 throughout, as under any autocast.
+
+    The exception is two hooks on each depth-wise convolution, so the paper's
+    model file stays as it is and the module's parameters, `state_dict()` keys
+    and checkpoints do not change. Outside autocast the hooks do nothing. The
+    hook after the forward pass is called even when the forward raises, so
+    autocast is never left switched off.
+    """
+    for module in model.modules():
+        if is_depth_wise(module) and not hasattr(module, '_precision_plan_stack'):
+            module._precision_plan_stack = []
+            module.register_forward_pre_hook(_enter_fp32)
+            module.register_forward_hook(_leave_fp32, always_call=True)
+    return model
 
 
 def make_grad_scaler(device: DeviceLike, precision: str) -> Optional['torch.amp.GradScaler']:
