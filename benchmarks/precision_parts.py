@@ -1,10 +1,10 @@
-"""
+r"""
 ---
 title: Precision of each part
 summary: >
   The parts of one ConvMixer layer timed alone in fp32 and in bf16, to see
   which of them bf16 speeds up on this CPU and which it slows down.
-nav_order: 6
+nav_order: 8
 ---
 
 # Precision of each part
@@ -24,10 +24,11 @@ CIFAR-10 image), channels_last, in fp32 and in bf16, in turns:
 
 "bf16" is what autocast makes of each part: its input in bf16, its weights
 fp32 and cast by autocast where it casts them. The table is what the
-[precision plan](../experiments/runner/speed.html#precision-plan) is argued
+[precision plan](../experiments/runner/speed.html#apply_precision_plan) is argued
 from; `python benchmarks/train_speed.py --parts` prints it for this CPU.
 """
 
+import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
@@ -71,7 +72,6 @@ def measure_parts(*, batch: int = 128, h: int = 256, size: int = 16, k: int = 5,
     `turns` turns of `calls` calls each, fp32 and bf16 alternating, after one
     untimed call of each.
     """
-    import time
     rows = []
     for name in PARTS:
         runners = {dtype: part_runner(name, dtype, batch=batch, h=h, size=size, k=k)

@@ -220,6 +220,7 @@ def test_trainer_keeps_freed_memory_when_asked(monkeypatch):
     calls = []
     monkeypatch.setattr(speed, 'keep_freed_memory', lambda keep=True: calls.append(keep) or True)
     configs = SimpleNamespace(sync_bn=False, keep_memory=True, device=torch.device('cpu'), channels_last=False,
+                              precision='fp32',
                               compile=False, seed=0, dist_info=SimpleNamespace(enabled=False, rank=0))
     model = TrainerConfigs.prepare(configs, torch.nn.Linear(2, 2))
     assert calls == [True] and isinstance(model, torch.nn.Linear)

@@ -22,7 +22,7 @@ with one job, so that the experiment and the
 | memory format | [`prepare_model`](#prepare_model) | `channels_last` (NHWC) lets oneDNN on CPU and cuDNN on GPU pick faster convolution kernels |
 | `torch.compile` | [`prepare_model`](#prepare_model) | on a GPU, fuses activation, batch normalization and the residual add into few kernels, so the tensors are read once instead of three times; on a CPU it lost to eager mode (see [`default_settings`](#default_settings)) |
 | fused AdamW | [`make_optimizer`](#make_optimizer) | one kernel updates all parameters instead of a loop of small ones |
-| mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler) | bf16 or fp16 matrix units on GPUs |
+| mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler), [`apply_precision_plan`](#apply_precision_plan) | bf16 or fp16 matrix units on GPUs; on a CPU with bf16 units, bf16 for the parts that gain from it |
 | asynchronous copies | [`to_device_batch`](#to_device_batch) | the copy of the next batch to the GPU overlaps the compute |
 | freed memory kept | [`keep_freed_memory`](#keep_freed_memory) | on a CPU, each large tensor reuses memory the process already has instead of asking the kernel for fresh pages |
 | data pipeline | [`default_settings`](#default_settings) picks one of the [two pipelines](../datasets/cifar10_data.html#data-pipelines) | whole batches augmented between steps: a GPU never waits for CPU workers, and a CPU's cores are not shared with worker processes |
@@ -57,7 +57,7 @@ from torch import nn
 DeviceLike = Union[torch.device, str]
 
 # The precisions that [`autocast`](#autocast) understands; `'bf16-plan'` is bf16
-# with the depth-wise convolutions kept in fp32 (the [precision plan](#precision-plan)).
+# with the depth-wise convolutions kept in fp32 (the [precision plan](#apply_precision_plan)).
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'bf16-plan')
 
 
@@ -115,7 +115,7 @@ class SpeedSettings:
 
 
 # The CPU precision where oneDNN has bf16 kernels (AVX-512 BF16 or AMX). The
-# [precision plan](#precision-plan) would be the candidate; it stays fp32 until
+# [precision plan](#apply_precision_plan) would be the candidate; it stays fp32 until
 # the benchmark shows the plan faster (see there).
 CPU_BF16_DEFAULT = 'fp32'
 
@@ -140,7 +140,9 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     (On an AVX-512 machine measured before freed memory was kept, compiling
     did help, 45 images/s against 39; `--compile` is the switch.) bf16
     autocast is many times slower on a CPU without bf16 instructions (2.3
-    images/s), so CPU training stays in fp32.
+    images/s), so CPU training stays in fp32 there. On a CPU with them the
+    precision is `CPU_BF16_DEFAULT`, fp32 until the [precision
+    plan](#apply_precision_plan) is measured faster.
 
     **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
     gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
@@ -191,7 +193,7 @@ def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
     shape changes (the last, smaller batch of an epoch; evaluation mode).
 
     With `precision='bf16-plan'` the depth-wise convolutions get the hooks of
-    the [precision plan](#precision-plan).
+    the [precision plan](#apply_precision_plan).
     """
     device = _device(device)
     model = model.to(device)
@@ -237,7 +239,7 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
     * `'bf16-plan'` — the same autocast as `'bf16'`; the depth-wise
       convolutions leave it through the hooks that
       [`prepare_model`](#prepare_model) puts on them
-      ([precision plan](#precision-plan)).
+      ([precision plan](#apply_precision_plan)).
 
     Autocast runs matrix multiplications and convolutions in the low precision
     and keeps reductions such as batch normalization statistics and the loss in
@@ -326,6 +328,14 @@ def apply_precision_plan(model: nn.Module) -> nn.Module:
     and checkpoints do not change. Outside autocast the hooks do nothing. The
     hook after the forward pass is called even when the forward raises, so
     autocast is never left switched off.
+
+    Whether the plan pays off for the whole step is the benchmark's to say
+    (`--sweep` times it beside fp32 and whole-model bf16). On the machine
+    above, shared with other work (load average 9–10), the plan's step ran at
+    0.67 times the fp32 one (0.56 to 0.96 over pairs of turns), with a
+    conversion to fp32 and back around each depth-wise convolution that the
+    parts alone do not show, and with noise too large to settle it. So
+    [`default_settings`](#default_settings) keeps fp32 on every CPU.
     """
     for module in model.modules():
         if is_depth_wise(module) and not hasattr(module, '_precision_plan_stack'):
