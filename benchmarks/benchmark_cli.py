@@ -24,7 +24,7 @@ from typing import List
 
 import torch
 
-from experiments.runner.speed import SpeedSettings, default_settings
+from experiments.runner.speed import PRECISIONS, SpeedSettings, default_settings
 
 
 def parse_args(argv=None):
@@ -57,13 +57,16 @@ def parse_args(argv=None):
     p.add_argument('--compile', action='store_true', help="our path through torch.compile")
     p.add_argument('--no-keep-memory', action='store_true',
                    help="our path with glibc's default handling of freed memory")
-    p.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default=None)
+    p.add_argument('--precision', choices=PRECISIONS, default=None,
+                   help="bf16-plan: bf16 with the depth-wise convolutions in fp32")
     p.add_argument('--cuda-graphs', action='store_true', help="compile with mode='reduce-overhead'")
     p.add_argument('--our-augment', choices=('auto', 'batched', 'torchvision'), default='auto',
                    help="our data pipeline (default auto: the experiment's default for the device)")
     p.add_argument('--skip', choices=('model', 'e2e', 'pipeline', 'profile'), action='append', default=[],
                    help="leave out a measurement (repeatable)")
     p.add_argument('--sweep', action='store_true', help="also A/B test each speed setting (model only)")
+    p.add_argument('--parts', action='store_true',
+                   help="also time one layer's parts alone in fp32 and bf16 (--sweep does too)")
     p.add_argument('--sweep-kernels', default='5,7,9', help="kernel sizes of the CUDA sweep")
     p.add_argument('--docs-only', action='store_true',
                    help="measure nothing: rebuild the page's table and plot from benchmarks/results/<device>.json")

@@ -66,6 +66,7 @@ Performance page's tables and plot.
 ```
 python benchmarks/train_speed.py                 # default sizes for the device (about 9 minutes on 2 cores)
 python benchmarks/train_speed.py --sweep         # A/B test of each speed setting (about 30 more)
+python benchmarks/train_speed.py --parts         # a CPU layer's parts alone, fp32 against bf16
 python benchmarks/train_speed.py --write-docs    # also update the Performance page's data and plot
 ```
 """
@@ -89,6 +90,7 @@ from labml_convmixer import convmixer  # noqa: E402
 from benchmarks.reference_loop import N_CLASSES, BaselineLoop  # noqa: E402
 from benchmarks.benchmark_cli import command_line, device_and_sizes, our_settings, parse_args  # noqa: E402
 from benchmarks.path_process import PathProcess  # noqa: E402
+from benchmarks.precision_parts import measure_parts, parts_table  # noqa: E402
 from benchmarks.flops import count_training_flops, operator_group, peak_gflops, read_cpuinfo  # noqa: E402
 from benchmarks.speed_report import (RESULTS, Result, atomic_write, efficiency, machine_info,  # noqa: E402
                                      markdown_table, ratio_summary, write_docs)
@@ -144,7 +146,8 @@ class OurLoop:
         model = convmixer(args.d_model, args.n_layers, kernel_size or args.kernel_size, args.patch_size,
                           n_classes=N_CLASSES)
         self.model = prepare_model(model, device, channels_last=settings.channels_last,
-                                   compile=settings.compile, compile_mode=settings.compile_mode)
+                                   compile=settings.compile, compile_mode=settings.compile_mode,
+                                   precision=settings.precision)
         self.optimizer = make_optimizer(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay,
                                         device=device, fused=settings.fused)
         self.scaler = make_grad_scaler(device, settings.precision)
@@ -367,6 +370,7 @@ def sweep_variants(device: torch.device, base: SpeedSettings, kernel_sizes: List
         ('eager channels_last fused, kept memory', kept),
         ('eager NCHW fused, kept memory', replace(kept, channels_last=False)),
         ('eager bf16, kept memory', replace(kept, precision='bf16')),
+        ('eager bf16 plan, kept memory', replace(kept, precision='bf16-plan')),
         ('compiled channels_last fused', replace(kept, compile=True, keep_memory=False)),
         ('compiled, kept memory', replace(kept, compile=True)),
         ('compiled max-autotune, kept memory', replace(kept, compile=True,
@@ -457,6 +461,10 @@ def main(argv=None):
         print(f"end to end: {args.images} synthetic images an epoch, 1 warm-up epoch, then {timing}; "
               f"our pipeline: {settings.augment}", flush=True)
         results += measure('e2e', [PathSpec('baseline', 'e2e')] + ours_e2e, args, device, 0)[0]
+    parts = measure_parts(batch=args.batch_size, h=args.d_model, size=32 // args.patch_size,
+                          k=args.kernel_size) if (args.parts or args.sweep) and not cuda else []
+    if parts:
+        print(f"one layer's parts alone, fp32 and bf16 in turns (ms a call):\n{parts_table(parts)}", flush=True)
     sweep: List[Result] = []
     if args.sweep:
         print(f"sweep (model only, every variant in turns): {timing}", flush=True)
@@ -481,7 +489,8 @@ def main(argv=None):
               'results': [asdict(r) for r in results + sweep], 'ratios': ratios,
               'flops_per_image': flops, 'peak': None if peak is None else dict(asdict(peak), fp32_gflops=round(
                   peak.fp32_gflops, 1), bf16_gflops=round(peak.bf16_gflops, 1)),
-              'efficiency': rates, 'profile': profile}
+              'efficiency': rates, 'profile': profile,
+              'parts': [dict(part=n, fp32_ms=round(a, 2), bf16_ms=round(b, 2)) for n, a, b in parts]}
     data = (json.dumps(report, indent=2) + '\n').encode()
     if args.json:
         atomic_write(args.json, data)

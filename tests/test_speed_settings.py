@@ -220,6 +220,7 @@ def test_trainer_keeps_freed_memory_when_asked(monkeypatch):
     calls = []
     monkeypatch.setattr(speed, 'keep_freed_memory', lambda keep=True: calls.append(keep) or True)
     configs = SimpleNamespace(sync_bn=False, keep_memory=True, device=torch.device('cpu'), channels_last=False,
+                              precision='fp32',
                               compile=False, seed=0, dist_info=SimpleNamespace(enabled=False, rank=0))
     model = TrainerConfigs.prepare(configs, torch.nn.Linear(2, 2))
     assert calls == [True] and isinstance(model, torch.nn.Linear)
@@ -270,3 +271,75 @@ def test_benchmark_sizes_default_per_device():
     parser, args = parse_args(['--device', 'cpu', '--batch-size', '32'])
     device_and_sizes(parser, args)
     assert args.batch_size == 32
+
+
+@pytest.mark.filterwarnings('ignore:bf16')
+def test_precision_plan_runs_depth_wise_in_fp32_and_the_rest_in_bf16():
+    # The dtypes each convolution computes in, read by hooks that run next to the
+    # plan's own: the depth-wise convolution's input and raw output are fp32, the
+    # point-wise convolution's and the norms' are bf16, in the forward and the backward
+    model = convmixer(16, 1, kernel_size=5, patch_size=2, n_classes=10)
+    names = list(model.state_dict())
+    model = speed.prepare_model(model, 'cpu', channels_last=True, compile=False, precision='bf16-plan')
+    assert list(model.state_dict()) == names
+    layer = model.conv_mixer_layers[0]
+    seen = {}
+
+    def record(name):
+        def hook(module, args, output):
+            seen[name] = (args[0].dtype, output.dtype, torch.is_autocast_enabled('cpu'))
+            if output.requires_grad:
+                # the gradient that the convolution's own backward receives
+                output.register_hook(lambda grad: seen.__setitem__(name + ' grad', grad.dtype))
+        return hook
+
+    # prepend: before the plan's hook casts the output back to bf16
+    layer.depth_wise_conv.register_forward_hook(record('depth-wise'), prepend=True)
+    layer.point_wise_conv.register_forward_hook(record('point-wise'))
+    layer.norm1.register_forward_hook(record('norm1'))
+    images = torch.randn(4, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    with speed.autocast('cpu', 'bf16-plan'):
+        loss = model(images).float().sum()
+        assert torch.is_autocast_enabled('cpu')
+    loss.backward()
+    assert seen['depth-wise'] == (torch.float32, torch.float32, False)
+    assert seen['point-wise'] == (torch.bfloat16, torch.bfloat16, True)
+    assert seen['norm1'][:2] == (torch.bfloat16, torch.bfloat16)
+    assert seen['depth-wise grad'] == torch.float32 and seen['point-wise grad'] == torch.bfloat16
+    assert layer.depth_wise_conv.weight.grad.dtype == torch.float32
+    # Outside autocast the plan changes nothing: all fp32
+    seen.clear()
+    model(images)
+    assert seen['depth-wise'][:2] == seen['point-wise'][:2] == (torch.float32, torch.float32)
+    # An exception inside the depth-wise convolution leaves autocast switched on
+    with speed.autocast('cpu', 'bf16-plan'):
+        with pytest.raises(RuntimeError):
+            layer.depth_wise_conv(torch.randn(2, 3, 8, 8))
+        assert torch.is_autocast_enabled('cpu')
+
+
+@pytest.mark.parametrize('fast_bf16', [False, True])
+def test_cpu_default_precision_follows_the_measurement(monkeypatch, fast_bf16):
+    # Without bf16 units the CPU default stays fp32, and bf16 or the plan warns
+    monkeypatch.setattr(speed, 'cpu_has_fast_bf16', lambda: fast_bf16)
+    assert speed.default_settings('cpu').precision == ('fp32' if not fast_bf16 else speed.CPU_BF16_DEFAULT)
+    assert speed.default_settings('cpu').channels_last
+    if not fast_bf16:
+        with pytest.warns(UserWarning, match='bf16-plan on this CPU'):
+            speed.autocast('cpu', 'bf16-plan')
+
+
+def test_benchmark_prints_the_parts_and_sweeps_the_plan(tmp_path, capsys):
+    from benchmarks import train_speed
+    names = [name for name, _, _ in train_speed.sweep_variants(torch.device('cpu'), None, [5])]
+    assert {'eager channels_last fused, kept memory', 'eager bf16, kept memory',
+            'eager bf16 plan, kept memory'} <= set(names)
+    out = tmp_path / 'results.json'
+    train_speed.main(['--device', 'cpu', '--d-model', '8', '--n-layers', '1', '--batch-size', '4',
+                      '--parts', '--skip', 'model', '--skip', 'e2e', '--skip', 'pipeline', '--json', str(out)])
+    printed = capsys.readouterr().out
+    assert '| depth-wise 5x5 conv |' in printed and '| BatchNorm + GELU |' in printed
+    parts = json.loads(out.read_text())['parts']
+    assert [p['part'] for p in parts] == ['point-wise 1x1 conv, forward only', 'point-wise 1x1 conv',
+                                          'depth-wise 5x5 conv', 'BatchNorm + GELU']
+    assert all(p['fp32_ms'] > 0 and p['bf16_ms'] > 0 for p in parts)

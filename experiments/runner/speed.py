@@ -22,7 +22,7 @@ with one job, so that the experiment and the
 | memory format | [`prepare_model`](#prepare_model) | `channels_last` (NHWC) lets oneDNN on CPU and cuDNN on GPU pick faster convolution kernels |
 | `torch.compile` | [`prepare_model`](#prepare_model) | on a GPU, fuses activation, batch normalization and the residual add into few kernels, so the tensors are read once instead of three times; on a CPU it lost to eager mode (see [`default_settings`](#default_settings)) |
 | fused AdamW | [`make_optimizer`](#make_optimizer) | one kernel updates all parameters instead of a loop of small ones |
-| mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler) | bf16 or fp16 matrix units on GPUs |
+| mixed precision | [`autocast`](#autocast), [`make_grad_scaler`](#make_grad_scaler), [`apply_precision_plan`](#apply_precision_plan) | bf16 or fp16 matrix units on GPUs; on a CPU with bf16 units, bf16 for the parts that gain from it |
 | asynchronous copies | [`to_device_batch`](#to_device_batch) | the copy of the next batch to the GPU overlaps the compute |
 | freed memory kept | [`keep_freed_memory`](#keep_freed_memory) | on a CPU, each large tensor reuses memory the process already has instead of asking the kernel for fresh pages |
 | data pipeline | [`default_settings`](#default_settings) picks one of the [two pipelines](../datasets/cifar10_data.html#data-pipelines) | whole batches augmented between steps: a GPU never waits for CPU workers, and a CPU's cores are not shared with worker processes |
@@ -56,8 +56,9 @@ from torch import nn
 # A device may be given as a `torch.device` or as a string such as `'cuda:0'`.
 DeviceLike = Union[torch.device, str]
 
-# The precisions that [`autocast`](#autocast) understands.
-PRECISIONS = ('fp32', 'bf16', 'fp16')
+# The precisions that [`autocast`](#autocast) understands; `'bf16-plan'` is bf16
+# with the depth-wise convolutions kept in fp32 (the [precision plan](#apply_precision_plan)).
+PRECISIONS = ('fp32', 'bf16', 'fp16', 'bf16-plan')
 
 
 def _device(device: DeviceLike) -> torch.device:
@@ -96,7 +97,7 @@ class SpeedSettings:
       captures the step in CUDA graphs, which removes the launch cost of the
       many small kernels of a small model on a fast GPU
     * `fused` uses the single-kernel AdamW
-    * `precision` is `'fp32'`, `'bf16'` or `'fp16'`
+    * `precision` is `'fp32'`, `'bf16'`, `'fp16'` or `'bf16-plan'`
     * `augment` is the training data pipeline: `'torchvision'` augments each
       image in data loader workers, `'batched'` augments whole batches on the
       device (see the [data page](../datasets/cifar10_data.html#data-pipelines)); the
@@ -111,6 +112,12 @@ class SpeedSettings:
     compile_mode: Optional[str] = None
     augment: str = 'torchvision'
     keep_memory: bool = False
+
+
+# The CPU precision where oneDNN has bf16 kernels (AVX-512 BF16 or AMX). The
+# [precision plan](#apply_precision_plan) would be the candidate; it stays fp32 until
+# the benchmark shows the plan faster (see there).
+CPU_BF16_DEFAULT = 'fp32'
 
 
 def default_settings(device: DeviceLike) -> SpeedSettings:
@@ -133,7 +140,9 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     (On an AVX-512 machine measured before freed memory was kept, compiling
     did help, 45 images/s against 39; `--compile` is the switch.) bf16
     autocast is many times slower on a CPU without bf16 instructions (2.3
-    images/s), so CPU training stays in fp32.
+    images/s), so CPU training stays in fp32 there. On a CPU with them the
+    precision is `CPU_BF16_DEFAULT`, fp32 until the [precision
+    plan](#apply_precision_plan) is measured faster.
 
     **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
     gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
@@ -157,7 +166,8 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
         return SpeedSettings(channels_last=False, compile=compile_available('cuda'), fused=True,
                              precision='bf16' if bf16 else 'fp16', augment='batched')
     if device.type == 'cpu':
-        return SpeedSettings(channels_last=True, compile=False, fused=True, precision='fp32',
+        precision = CPU_BF16_DEFAULT if cpu_has_fast_bf16() else 'fp32'
+        return SpeedSettings(channels_last=True, compile=False, fused=True, precision=precision,
                              augment='batched', keep_memory=True)
     # Anything else (`mps`, ...): the plain path, which works everywhere.
     return SpeedSettings(channels_last=False, compile=False, fused=False, precision='fp32',
@@ -165,7 +175,8 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
 
 
 def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
-                  compile: bool, compile_mode: Optional[str] = None) -> nn.Module:
+                  compile: bool, compile_mode: Optional[str] = None,
+                  precision: str = 'fp32') -> nn.Module:
     """
     ## Move, lay out and compile the model
 
@@ -180,11 +191,16 @@ def prepare_model(model: nn.Module, device: DeviceLike, *, channels_last: bool,
     into an uncompiled model unchanged. Compilation itself happens lazily at the
     first forward call (tens of seconds on a small CPU), and again if the batch
     shape changes (the last, smaller batch of an epoch; evaluation mode).
+
+    With `precision='bf16-plan'` the depth-wise convolutions get the hooks of
+    the [precision plan](#apply_precision_plan).
     """
     device = _device(device)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if precision == 'bf16-plan':
+        apply_precision_plan(model)
     if compile:
         model.compile(mode=compile_mode)
     return model
@@ -220,7 +236,11 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
     * `'bf16'` — autocast to bfloat16: the same exponent range as float32, so no
       loss scaling is needed;
     * `'fp16'` — autocast to float16: small gradients underflow, so it goes
-      together with a [gradient scaler](#make_grad_scaler).
+      together with a [gradient scaler](#make_grad_scaler);
+    * `'bf16-plan'` — the same autocast as `'bf16'`; the depth-wise
+      convolutions leave it through the hooks that
+      [`prepare_model`](#prepare_model) puts on them
+      ([precision plan](#apply_precision_plan)).
 
     Autocast runs matrix multiplications and convolutions in the low precision
     and keeps reductions such as batch normalization statistics and the loss in
@@ -236,10 +256,11 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
         raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == 'fp32':
         return contextlib.nullcontext()
-    if precision == 'bf16' and _device(device).type == 'cpu' and not cpu_has_fast_bf16():
-        warnings.warn("bf16 on this CPU (no AVX-512 BF16 or AMX) is many times slower than fp32; "
+    bf16 = precision in ('bf16', 'bf16-plan')
+    if bf16 and _device(device).type == 'cpu' and not cpu_has_fast_bf16():
+        warnings.warn(f"{precision} on this CPU (no AVX-512 BF16 or AMX) is many times slower than fp32; "
                       "use --precision fp32", stacklevel=2)
-    dtype = torch.bfloat16 if precision == 'bf16' else torch.float16
+    dtype = torch.bfloat16 if bf16 else torch.float16
     return torch.autocast(device_type=_device(device).type, dtype=dtype)
 
 
@@ -247,6 +268,82 @@ def autocast(device: DeviceLike, precision: str) -> ContextManager:
 def cpu_has_fast_bf16() -> bool:
     """Whether oneDNN computes bf16 convolutions on this CPU (AVX-512 BF16 or AMX)."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def is_depth_wise(module: nn.Module) -> bool:
+    """A convolution with a group for each channel: ConvMixer's depth-wise one."""
+    return (isinstance(module, nn.Conv2d) and module.groups > 1
+            and module.groups == module.in_channels == module.out_channels)
+
+
+def _enter_fp32(module: nn.Module, args: tuple):
+    # Remember whether autocast was on and in which dtype the input came,
+    # turn autocast off, and hand the convolution an fp32 input
+    x = args[0]
+    on = torch.is_autocast_enabled(x.device.type)
+    module._precision_plan_stack.append((x.device.type, on, x.dtype))
+    if on:
+        torch.set_autocast_enabled(x.device.type, False)
+        return (x.float(),) + tuple(args[1:])
+    return None
+
+
+def _leave_fp32(module: nn.Module, args: tuple, output: torch.Tensor):
+    # Autocast back on (also after an exception), the output in the input's dtype
+    device_type, on, dtype = module._precision_plan_stack.pop()
+    if on:
+        torch.set_autocast_enabled(device_type, True)
+        return output.to(dtype)
+    return None
+
+
+def apply_precision_plan(model: nn.Module) -> nn.Module:
+    r"""
+    ## Precision plan
+
+    Whole-model bf16 autocast puts every convolution into bf16, but the parts
+    of a ConvMixer layer do not all gain from it. The benchmark times each part
+    alone (`python benchmarks/train_speed.py --parts`; batch 128, $h = 256$,
+    $16 \times 16$, channels_last, forward + backward unless noted). On the
+    2-core AMD EPYC with AVX-512 BF16 (no AMX) of the Performance page, in ms,
+    fp32 against bf16 (load average about 1):
+
+    | part | fp32 | bf16 |
+    |---|---:|---:|
+    | point-wise $1 \times 1$ convolution, forward only | 38.6 | 12.4 |
+    | point-wise $1 \times 1$ convolution | 120.2 | 54.9 |
+    | depth-wise $5 \times 5$ convolution | 120.5 | 133.5 |
+    | batch normalization + GELU | 86.6 | 28.7 |
+
+    The point-wise convolution, a matrix multiplication that holds most of the
+    arithmetic, and the memory-bound normalization and activation gain two to
+    three times; the depth-wise convolution does not (on a Xeon with AMX its
+    bf16 kernel was 2.4 times slower than fp32). So the plan is: autocast to
+    bf16 as for `'bf16'`, except the depth-wise convolutions, which run in
+    fp32 with autocast switched off around them; their output goes back to bf16
+    so that the GELU and batch normalization after them stay in bf16. Weights
+    and the optimizer stay fp32 throughout, as under any autocast.
+
+    The exception is two hooks on each depth-wise convolution, so the paper's
+    model file stays as it is and the module's parameters, `state_dict()` keys
+    and checkpoints do not change. Outside autocast the hooks do nothing. The
+    hook after the forward pass is called even when the forward raises, so
+    autocast is never left switched off.
+
+    Whether the plan pays off for the whole step is the benchmark's to say
+    (`--sweep` times it beside fp32 and whole-model bf16). On the machine
+    above, shared with other work (load average 9–10), the plan's step ran at
+    0.67 times the fp32 one (0.56 to 0.96 over pairs of turns), with a
+    conversion to fp32 and back around each depth-wise convolution that the
+    parts alone do not show, and with noise too large to settle it. So
+    [`default_settings`](#default_settings) keeps fp32 on every CPU.
+    """
+    for module in model.modules():
+        if is_depth_wise(module) and not hasattr(module, '_precision_plan_stack'):
+            module._precision_plan_stack = []
+            module.register_forward_pre_hook(_enter_fp32)
+            module.register_forward_hook(_leave_fp32, always_call=True)
+    return model
 
 
 def make_grad_scaler(device: DeviceLike, precision: str) -> Optional['torch.amp.GradScaler']:

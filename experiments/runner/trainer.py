@@ -119,7 +119,7 @@ class TrainerConfigs(BaseConfigs):
 
     # The device and the speed switches
     device_name: str = 'auto'  # auto, cpu, cuda or cuda:N (auto: CUDA when present)
-    precision: str  # fp32, bf16 or fp16
+    precision: str  # fp32, bf16, fp16 or bf16-plan
     compile: bool  # run the model through torch.compile
     channels_last: bool  # store activations as NHWC
     fused_optimizer: bool  # single-kernel AdamW
@@ -161,7 +161,7 @@ class TrainerConfigs(BaseConfigs):
         if self.keep_memory:
             speed.keep_freed_memory()
         model = speed.prepare_model(model, self.device, channels_last=self.channels_last,
-                                    compile=self.compile)
+                                    compile=self.compile, precision=self.precision)
         runs.seed_everything(self.seed + self.dist_info.rank)
         return model
 
