@@ -37,6 +37,7 @@ experiment's from-scratch accuracy is more than `--tolerance` points (5) below
 the plain loop's.
 
 ```
+python3 -m pip install -e ".[experiment,test]"   # scikit-learn comes with the test extra
 python benchmarks/digits_check.py --epochs 8 --d-model 32 --n-layers 2 --patch-size 4
 ```
 

@@ -25,7 +25,8 @@ CIFAR-10 image), channels_last, in fp32 and in bf16, in turns:
 "bf16" is what autocast makes of each part: its input in bf16, its weights
 fp32 and cast by autocast where it casts them. The table is what the
 [precision plan](../experiments/runner/speed.html#apply_precision_plan) is argued
-from; `python benchmarks/train_speed.py --parts` prints it for this CPU.
+from; after `python3 -m pip install -e ".[experiment]"`,
+`python benchmarks/train_speed.py --parts` prints it for this CPU.
 """
 
 import time

@@ -10,8 +10,7 @@ nav_order: 2
 
 # Training speed benchmark
 
-From the root of a clone, install the project and what the benchmark uses first:
-`python3 -m pip install -e ".[experiment]"`.
+Install first, from the root of a clone: `python3 -m pip install -e ".[experiment]"`.
 
 This script answers one question: *on this machine, how many images per second
 does our CIFAR-10 training path process, compared with the reference training
@@ -29,9 +28,9 @@ the benchmark measures what the experiment runs: the package's `ConvMixer`
 with the speed settings of
 [`default_settings`](../experiments/runner/speed.html#default_settings) (on a CPU
 eager, channels_last, fused AdamW, freed memory kept; on a GPU compiled, fused
-AdamW, bf16 where the GPU has it), prepared and stepped by
-the functions of [`experiments/speed.py`](../experiments/runner/speed.html);
-statistics accumulated on the device and read once per timed repeat; and the
+AdamW, bf16 where the GPU has it), prepared and stepped by the functions of
+[`experiments/runner/speed.py`](../experiments/runner/speed.html); statistics
+accumulated on the device and read once per timed repeat; and the
 [data pipeline](../experiments/datasets/cifar10_data.html#data-pipelines) that the same
 settings pick for the device (`--our-augment` overrides it):
 
@@ -49,9 +48,8 @@ Two measurements for each:
    (forward, loss, backward, optimizer step);
 2. **end to end** — whole epochs over a synthetic CIFAR-shaped data set of
    random `uint8` images (speed does not depend on the pixels), including
-   augmentation and loading. On a CPU our model is also timed fed by the
-   other pipeline ("ours, per-image augment", or "ours, batched augment" where
-   the per-image one is chosen).
+   augmentation and loading. On a CPU our model is also timed fed by the other
+   pipeline ("ours, per-image augment"; "ours, batched augment" when ours is per-image).
 
 A third, **data pipelines alone**, runs each side's pipeline without a model,
 to show what it costs by itself. After a warm-up (which includes the
@@ -59,9 +57,9 @@ compilation of a compiled model, reported separately) the paths are timed [in
 turns](timing.html), at least 30 seconds each, and the median images/s is
 reported with the ratio ours/baseline per pair of turns. The training step's
 arithmetic, the CPU's estimated peak, the share of it each path reaches and a
-profile by operator come with them ([Where the time goes](flops.html)). The numbers, the machine and the command line make up
-a [report](speed_report.html), which `--write-docs` saves and turns into the
-Performance page's tables and plot.
+profile by operator come with them ([Where the time goes](flops.html)). The
+numbers, the machine and the command line make up a [report](speed_report.html),
+which `--write-docs` saves and turns into the Performance page's tables and plot.
 
 ```
 python benchmarks/train_speed.py                 # default sizes for the device (about 9 minutes on 2 cores)

@@ -303,7 +303,8 @@ def apply_precision_plan(model: nn.Module) -> nn.Module:
 
     Whole-model bf16 autocast puts every convolution into bf16, but the parts
     of a ConvMixer layer do not all gain from it. The benchmark times each part
-    alone (`python benchmarks/train_speed.py --parts`; batch 128, $h = 256$,
+    alone (after `pip install -e ".[experiment]"`, `python benchmarks/train_speed.py
+    --parts`; batch 128, $h = 256$,
     $16 \times 16$, channels_last, forward + backward unless noted). On the
     2-core AMD EPYC with AVX-512 BF16 (no AMX) of the Performance page, in ms,
     fp32 against bf16 (load average about 1):

@@ -209,7 +209,7 @@ def test_section_permalink_shows_on_hover(browser, server):
 
 # -- Display math fits the prose column
 
-PAGES_WITH_DISPLAY_MATH = ['index.html', MODEL_PAGE, 'experiments/imagenet.html']
+PAGES_WITH_DISPLAY_MATH = ['index.html', MODEL_PAGE, 'experiments/imagenet_recipes.html']
 CLIPPED_FORMULAS = '''() => [...document.querySelectorAll('.katex-display')]
     .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.textContent.slice(0, 40))'''
 
@@ -231,12 +231,12 @@ def test_no_formula_is_clipped_at_1280(browser, server, site_build):
         page.goto(server + MODEL_PAGE, wait_until='networkidle')
         page.locator('.katex-display').first.scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / 'reading-model-formula-1280.png'))
-        page.goto(server + 'experiments/imagenet.html', wait_until='networkidle')
+        page.goto(server + 'experiments/imagenet_recipes.html', wait_until='networkidle')
         page.locator('.katex-display').first.scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / 'reading-imagenet-formula-1280.png'))
         # On a phone a formula keeps at least 80 % of its size, and scrolls in its box beyond that
         page.set_viewport_size({'width': 390, 'height': 844})
-        page.goto(server + 'experiments/imagenet.html', wait_until='networkidle')
+        page.goto(server + 'experiments/imagenet_recipes.html', wait_until='networkidle')
         formula = page.locator('.katex-display').first
         assert float(formula.evaluate('(el) => parseFloat(getComputedStyle(el).fontSize)')) >= 0.8 * 16 - 0.1
         assert formula.evaluate('(el) => el.scrollWidth > el.clientWidth')
