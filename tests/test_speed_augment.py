@@ -1,5 +1,5 @@
 """
-Tests of the batched augmentation in `experiments/gpu_augment.py`: shapes, ranges,
+Tests of the batched augmentation in `experiments/datasets/gpu_augment.py`: shapes, ranges,
 per-sample randomness, determinism, and every operation against torchvision's
 own kernels on `uint8` images. Run on CPU tensors; the code is the same on a GPU.
 """

@@ -1,5 +1,5 @@
 """
-Tests of the helpers in `experiments/speed.py` and a short run of the speed
+Tests of the helpers in `experiments/runner/speed.py` and a short run of the speed
 benchmark, all on CPU.
 """
 
