@@ -59,6 +59,8 @@ def parse_args(argv=None):
                    help="our path with glibc's default handling of freed memory")
     p.add_argument('--precision', choices=PRECISIONS, default=None,
                    help="bf16-plan: bf16 with the depth-wise convolutions in fp32")
+    p.add_argument('--compare', choices=PRECISIONS, action='append', default=[], metavar='PRECISION',
+                   help="also time ours in this precision, beside ours (model only, end to end; repeatable)")
     p.add_argument('--cuda-graphs', action='store_true', help="compile with mode='reduce-overhead'")
     p.add_argument('--our-augment', choices=('auto', 'batched', 'torchvision'), default='auto',
                    help="our data pipeline (default auto: the experiment's default for the device)")

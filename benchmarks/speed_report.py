@@ -110,13 +110,20 @@ def machine_info(device: torch.device) -> Dict:
 # The speed-up is taken per pair of turns (see [timing](timing.html)), and the
 # achieved arithmetic rate from the [FLOP count](flops.html).
 
+def show(r: Result):
+    """One path's line: its median rate, the range over its turns, time timed and warm-up."""
+    low, high = min(r.repeats), max(r.repeats)
+    print(f"  {r.kind:8s} {r.name:36s} {r.images_per_s:9.1f} images/s  (turns {low:.1f} to {high:.1f}, "
+          f"{len(r.repeats)} turns, {r.timed_s:.0f} s timed; warm-up {r.warmup_s:.1f} s)", flush=True)
+
+
 def ratio_summary(results: List[Result]) -> Dict[str, Dict]:
     """Ours over baseline per pair of turns, for each measurement: median and range."""
     summary = {}
     for kind in ('model', 'e2e'):
         by_name = {r.name: r for r in results if r.kind == kind}
-        for name in ('ours', 'ours, batched augment', 'ours, per-image augment'):
-            if {name, 'baseline'} <= by_name.keys():
+        for name in (n for n in by_name if n.startswith('ours')):
+            if 'baseline' in by_name:
                 ratios = ratios_per_pair(by_name[name].repeats, by_name['baseline'].repeats)
                 median, low, high = median_and_range(ratios)
                 summary[f'{kind}: {name}'] = dict(median=median, low=low, high=high,

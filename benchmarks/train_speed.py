@@ -65,6 +65,7 @@ which `--write-docs` saves and turns into the Performance page's tables and plot
 python benchmarks/train_speed.py                 # default sizes for the device (about 9 minutes on 2 cores)
 python benchmarks/train_speed.py --sweep         # A/B test of each speed setting (about 30 more)
 python benchmarks/train_speed.py --parts         # a CPU layer's parts alone, fp32 against bf16
+python benchmarks/train_speed.py --compare fp32  # ours in fp32 too, beside the device's default
 python benchmarks/train_speed.py --write-docs    # also update the Performance page's data and plot
 ```
 """
@@ -91,7 +92,7 @@ from benchmarks.path_process import PathProcess  # noqa: E402
 from benchmarks.precision_parts import measure_parts, parts_table  # noqa: E402
 from benchmarks.flops import count_training_flops, operator_group, peak_gflops, read_cpuinfo  # noqa: E402
 from benchmarks.speed_report import (RESULTS, Result, atomic_write, efficiency, machine_info,  # noqa: E402
-                                     markdown_table, ratio_summary, write_docs)
+                                     markdown_table, ratio_summary, show, write_docs)
 from benchmarks.timing import median_and_range, synchronize, time_in_turns  # noqa: E402
 from experiments.datasets.cifar10_data import (CIFAR10_MEAN, CIFAR10_STD, DeviceBatches, ImageDataset,  # noqa: E402
                                       torchvision_transform)
@@ -407,12 +408,6 @@ def run_sweep(args, device: torch.device, settings: SpeedSettings) -> List[Resul
     return results
 
 
-def show(r: Result):
-    low, high = min(r.repeats), max(r.repeats)
-    print(f"  {r.kind:8s} {r.name:36s} {r.images_per_s:9.1f} images/s  (turns {low:.1f} to {high:.1f}, "
-          f"{len(r.repeats)} turns, {r.timed_s:.0f} s timed; warm-up {r.warmup_s:.1f} s)", flush=True)
-
-
 def main(argv=None):
     parser, args = parse_args(argv)
     device = device_and_sizes(parser, args)
@@ -440,16 +435,17 @@ def main(argv=None):
     profile = {}
     timing = f"turns of at least {args.turn_seconds:g} s, at least {args.seconds:g} s per path, in turns"
     ours_e2e = [PathSpec('ours', 'e2e', settings)]
+    # The other pipeline on this device too (same model): batched, or on a CPU the per-image one it replaced
     if settings.augment != 'batched':
-        # The batched pipeline on this device too, for comparison (same model, no workers)
         ours_e2e.append(PathSpec('ours, batched augment', 'e2e', settings, augment='batched'))
     elif device.type == 'cpu':
-        # and on a CPU the per-image one in loader workers, which the batched one replaced
         ours_e2e.append(PathSpec('ours, per-image augment', 'e2e', settings, augment='torchvision'))
+    # `--compare P`: ours in precision P as well, in the same turns, model only and end to end
+    others = [PathSpec(f'ours, {p}', 'model', replace(settings, precision=p)) for p in args.compare]
     if 'model' not in args.skip:
         print(f"model only: {args.warmup + 1} warm-up calls, then {timing}", flush=True)
-        found, profile = measure('model', [PathSpec('baseline', 'model'), PathSpec('ours', 'model', settings)],
-                                 args, device, args.warmup, profile='profile' not in args.skip)
+        model = [PathSpec('baseline', 'model'), PathSpec('ours', 'model', settings), *others]
+        found, profile = measure('model', model, args, device, args.warmup, profile='profile' not in args.skip)
         results += found
     if 'pipeline' not in args.skip:
         print(f"data pipelines alone: {args.images} synthetic images an epoch, turns of at least 2 s", flush=True)
@@ -458,7 +454,8 @@ def main(argv=None):
     if 'e2e' not in args.skip:
         print(f"end to end: {args.images} synthetic images an epoch, 1 warm-up epoch, then {timing}; "
               f"our pipeline: {settings.augment}", flush=True)
-        results += measure('e2e', [PathSpec('baseline', 'e2e')] + ours_e2e, args, device, 0)[0]
+        e2e = [PathSpec('baseline', 'e2e'), *ours_e2e, *(replace(spec, kind='e2e') for spec in others)]
+        results += measure('e2e', e2e, args, device, 0)[0]
     parts = measure_parts(batch=args.batch_size, h=args.d_model, size=32 // args.patch_size,
                           k=args.kernel_size) if (args.parts or args.sweep) and not cuda else []
     if parts:

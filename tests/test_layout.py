@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted(p for folder in ('labml_convmixer', 'experiments', 'benchmarks')
-                 for p in (ROOT / folder).glob('*.py'))
+                 for p in (ROOT / folder).rglob('*.py') if 'node_modules' not in p.parts)
 
 
 @pytest.mark.parametrize('path', SOURCES, ids=lambda p: str(p.relative_to(ROOT)))

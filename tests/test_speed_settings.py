@@ -63,7 +63,9 @@ def test_to_device_batch():
 
 def test_default_settings():
     cpu = speed.default_settings('cpu')
-    assert cpu.precision == 'fp32' and cpu.channels_last and cpu.fused
+    # fp32, or the precision plan on a CPU with bf16 units (both cases monkeypatched below)
+    assert cpu.precision == ('bf16-plan' if speed.cpu_has_fast_bf16() else 'fp32')
+    assert cpu.channels_last and cpu.fused
     # Measured: eager beats compiled on CPU once freed memory is kept
     assert not cpu.compile and cpu.keep_memory
     other = speed.default_settings('meta')
@@ -320,9 +322,10 @@ def test_precision_plan_runs_depth_wise_in_fp32_and_the_rest_in_bf16():
 
 @pytest.mark.parametrize('fast_bf16', [False, True])
 def test_cpu_default_precision_follows_the_measurement(monkeypatch, fast_bf16):
-    # Without bf16 units the CPU default stays fp32, and bf16 or the plan warns
+    # With bf16 units the CPU default is the precision plan, measured faster than fp32
+    # there; without them it stays fp32, and bf16 or the plan warns
     monkeypatch.setattr(speed, 'cpu_has_fast_bf16', lambda: fast_bf16)
-    assert speed.default_settings('cpu').precision == ('fp32' if not fast_bf16 else speed.CPU_BF16_DEFAULT)
+    assert speed.default_settings('cpu').precision == ('bf16-plan' if fast_bf16 else 'fp32')
     assert speed.default_settings('cpu').channels_last
     if not fast_bf16:
         with pytest.warns(UserWarning, match='bf16-plan on this CPU'):

@@ -114,17 +114,18 @@ class SpeedSettings:
     keep_memory: bool = False
 
 
-# The CPU precision where oneDNN has bf16 kernels (AVX-512 BF16 or AMX). The
-# [precision plan](#apply_precision_plan) would be the candidate; it stays fp32 until
-# the benchmark shows the plan faster (see there).
-CPU_BF16_DEFAULT = 'fp32'
+# The CPU precision where oneDNN has bf16 kernels (AVX-512 BF16 or AMX): the
+# [precision plan](#apply_precision_plan), which the benchmark measured faster
+# than fp32 there (see there)
+CPU_BF16_DEFAULT = 'bf16-plan'
 
 
 def default_settings(device: DeviceLike) -> SpeedSettings:
     """
     ## The defaults, chosen by measurement
 
-    **CPU.** Eager mode, channels_last, fused AdamW, fp32, freed memory kept.
+    **CPU.** Eager mode, channels_last, fused AdamW, fp32 (the bf16 precision
+    plan where the CPU has bf16 units), freed memory kept.
     The benchmark's sweep on a 2-core AMD EPYC with AVX2 (torch 2.14,
     ConvMixer-256/8, batch 128, every setting in a process of its own, timed in
     turns; see the Performance page) gave, in images/s: the reference-style
@@ -136,13 +137,12 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     32 MiB tensors a step, which slowed every element-wise operation. Once
     they are gone, compiling loses: its fused backward kernels compute GELU,
     an `erf` per value, again from the convolution's output (their names in
-    the profile say so), where eager mode reads back the value it stored.
-    (On an AVX-512 machine measured before freed memory was kept, compiling
-    did help, 45 images/s against 39; `--compile` is the switch.) bf16
+    the profile say so), where eager mode reads back the value it stored;
+    `--compile` is the switch for a machine where it wins. bf16
     autocast is many times slower on a CPU without bf16 instructions (2.3
     images/s), so CPU training stays in fp32 there. On a CPU with them the
-    precision is `CPU_BF16_DEFAULT`, fp32 until the [precision
-    plan](#apply_precision_plan) is measured faster.
+    precision is `CPU_BF16_DEFAULT`, the [precision plan](#apply_precision_plan):
+    1.52 times fp32's speed for the step on a 2-core Xeon with AMX.
 
     **CUDA.** bf16 where the GPU supports it (Ampere and newer), which needs no
     gradient scaler, else fp16 with one; compiled; fused AdamW. Whether
@@ -152,8 +152,8 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
     A/B test.
 
     **The data pipeline.** `'batched'` on both. A GPU trains on tens of
-    thousands of images per second, which two loader workers at 1 ms an image
-    cannot feed, so the training set sits on the GPU and is augmented a batch
+    thousands of images per second, which two loader workers cannot feed at
+    0.85 ms an image (the per-image pipeline alone, on the CPU above), so the training set sits on the GPU and is augmented a batch
     at a time. On a CPU the batched pipeline costs 0.2 ms an image in the
     training process, and end to end it kept nearly all of the model's speed:
     42.7 and 39.5 images/s in two runs, against 28.7 and 25.8 with per-image
@@ -304,26 +304,25 @@ def apply_precision_plan(model: nn.Module) -> nn.Module:
     Whole-model bf16 autocast puts every convolution into bf16, but the parts
     of a ConvMixer layer do not all gain from it. The benchmark times each part
     alone (after `pip install -e ".[experiment]"`, `python benchmarks/train_speed.py
-    --parts`; batch 128, $h = 256$,
-    $16 \times 16$, channels_last, forward + backward unless noted). On the
-    2-core AMD EPYC with AVX-512 BF16 (no AMX) of the Performance page, in ms,
-    fp32 against bf16 (load average about 1):
+    --parts`; batch 128, $h = 256$, $16 \times 16$, channels_last, forward +
+    backward unless noted). On a 2-core Intel Xeon with AVX-512 BF16 and AMX,
+    in ms, fp32 against bf16 (`benchmarks/results/cpu_bf16_plan.json`):
 
     | part | fp32 | bf16 |
     |---|---:|---:|
-    | point-wise $1 \times 1$ convolution, forward only | 38.6 | 12.4 |
-    | point-wise $1 \times 1$ convolution | 120.2 | 54.9 |
-    | depth-wise $5 \times 5$ convolution | 120.5 | 133.5 |
-    | batch normalization + GELU | 86.6 | 28.7 |
+    | point-wise $1 \times 1$ convolution, forward only | 29.0 | 3.2 |
+    | point-wise $1 \times 1$ convolution | 71.2 | 21.0 |
+    | depth-wise $5 \times 5$ convolution | 79.0 | 170.0 |
+    | batch normalization + GELU | 50.7 | 36.7 |
 
-    The point-wise convolution, a matrix multiplication that holds most of the
-    arithmetic, and the memory-bound normalization and activation gain two to
-    three times; the depth-wise convolution does not (on a Xeon with AMX its
-    bf16 kernel was 2.4 times slower than fp32). So the plan is: autocast to
-    bf16 as for `'bf16'`, except the depth-wise convolutions, which run in
-    fp32 with autocast switched off around them; their output goes back to bf16
-    so that the GELU and batch normalization after them stay in bf16. Weights
-    and the optimizer stay fp32 throughout, as under any autocast.
+    The point-wise convolution, a matrix multiplication that holds 91 % of the
+    arithmetic, gains three to nine times, and the memory-bound normalization
+    and activation gain too; the depth-wise convolution's bf16 kernel is more
+    than twice as slow as fp32's. So the plan is: autocast to bf16 as for
+    `'bf16'`, except the depth-wise convolutions, which run in fp32 with
+    autocast switched off around them; their output goes back to bf16 so that
+    the GELU and batch normalization after them stay in bf16. Weights and the
+    optimizer stay fp32 throughout, as under any autocast.
 
     The exception is two hooks on each depth-wise convolution, so the paper's
     model file stays as it is and the module's parameters, `state_dict()` keys
@@ -331,13 +330,13 @@ def apply_precision_plan(model: nn.Module) -> nn.Module:
     hook after the forward pass is called even when the forward raises, so
     autocast is never left switched off.
 
-    Whether the plan pays off for the whole step is the benchmark's to say
-    (`--sweep` times it beside fp32 and whole-model bf16). On the machine
-    above, shared with other work (load average 9–10), the plan's step ran at
-    0.67 times the fp32 one (0.56 to 0.96 over pairs of turns), with a
-    conversion to fp32 and back around each depth-wise convolution that the
-    parts alone do not show, and with noise too large to settle it. So
-    [`default_settings`](#default_settings) keeps fp32 on every CPU.
+    For the whole training step the benchmark decides (`--compare fp32` times
+    ours beside fp32, `--sweep` beside whole-model bf16 too). On the machine
+    above the plan trained ConvMixer-256/8 at 113.8 images/s against 62.8 in
+    fp32 and 62.4 in whole-model bf16, 1.52 times fp32 over pairs of turns
+    (1.45 to 1.89), and 1.76 times end to end. So
+    [`default_settings`](#default_settings) picks it on every CPU with bf16
+    units; its losses stay within the bf16 tolerance of the equivalence test.
     """
     for module in model.modules():
         if is_depth_wise(module) and not hasattr(module, '_precision_plan_stack'):

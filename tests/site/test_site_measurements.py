@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / 'benchmarks' / 'results'
 PERFORMANCE = ROOT / 'docs' / 'pages' / 'performance.md'
 GPU_AUGMENT = ROOT / 'experiments' / 'datasets' / 'gpu_augment.py'
+SPEED = ROOT / 'experiments' / 'runner' / 'speed.py'
 
 NUMBER = r'\d[\d,]*(?:\.\d+)?'
 
@@ -77,9 +78,9 @@ def rates_in(prose: str) -> Set[str]:
 
 # -- Every figure in images/s is one the benchmark measured
 
-@pytest.mark.parametrize('page', sorted(PROSE))
+@pytest.mark.parametrize('page', sorted(PROSE) + ['speed.py'])
 def test_every_rate_in_the_prose_was_measured(page):
-    figures = rates_in(PROSE[page])
+    figures = rates_in(PROSE[page] if page in PROSE else docstring_prose(SPEED))
     assert figures, f"{page}: no figure in images/s found; the scan would check nothing"
     rates = measured_rates()
     unmeasured = sorted(f for f in figures if not any(written_as(r, f) for r in rates))
@@ -186,3 +187,63 @@ def test_share_of_the_peak_is_the_reports():
         efficiency = report(name)['efficiency']
         assert written_as(efficiency['model: baseline']['percent_of_peak'], next(shown))
         assert written_as(efficiency['model: ours']['percent_of_peak'], next(shown))
+
+
+# -- The bf16 precision plan, measured on a CPU with bf16 units
+
+PLAN_PATHS = {'baseline (reference-style loop, fp32)': 'baseline', 'ours, fp32': 'ours, fp32',
+              'ours, whole-model bf16': 'ours, bf16', 'ours, bf16 plan (the default there)': 'ours'}
+
+
+def plan_ratio(kind: str):
+    """The plan over fp32, per pair of turns: median, lowest, highest."""
+    from benchmarks.timing import median_and_range, ratios_per_pair
+    repeats = {r['name']: r['repeats'] for r in report('cpu_bf16_plan')['results'] if r['kind'] == kind}
+    plan, fp32 = repeats['ours'], repeats['ours, fp32']
+    return median_and_range(ratios_per_pair(plan, fp32))
+
+
+def test_the_plans_table_and_ratios_are_its_report():
+    plan = report('cpu_bf16_plan')
+    assert {'amx_bf16', 'avx512_bf16'} & set(plan['machine']['isa']), "measured on a CPU with bf16 units"
+    section = PAGE[PAGE.index('### The bf16 precision plan'):PAGE.index('<!-- end: bf16 precision plan -->')]
+    rows = re.findall(rf'^\| ([^|]+) \| ({NUMBER}) \| ({NUMBER}) \|$', section, re.M)
+    paths = {name: (model, e2e) for name, model, e2e in rows if name in PLAN_PATHS}
+    assert paths.keys() == PLAN_PATHS.keys()
+    for name, (model, e2e) in paths.items():
+        assert written_as(median('cpu_bf16_plan', 'model', PLAN_PATHS[name]), model)
+        assert written_as(median('cpu_bf16_plan', 'e2e', PLAN_PATHS[name]), e2e)
+    claim = re.search(rf'\*\*({NUMBER})×\*\* the speed of fp32 \(({NUMBER}) to ({NUMBER})\s+over the pairs of '
+                      rf'turns\) and whole epochs at \*\*({NUMBER})×\*\* \(({NUMBER}) to ({NUMBER})\)', section)
+    assert claim, "the page gives the plan over fp32, model only and end to end, with ranges"
+    for value, text in zip((*plan_ratio('model'), *plan_ratio('e2e')), claim.groups()):
+        assert written_as(value, text)
+    against = re.search(rf'against\s+the baseline that is ({NUMBER})× and ({NUMBER})×', section)
+    assert written_as(plan['ratios']['model: ours']['median'], against.group(1))
+    assert written_as(plan['ratios']['e2e: ours']['median'], against.group(2))
+    assert written_as(plan_ratio('model')[0], re.search(rf'\(({NUMBER})× fp32 on a Xeon', PAGE).group(1))
+
+
+@pytest.mark.parametrize('where', ['performance.md', 'speed.py'])
+def test_the_parts_tables_are_the_plans_report(where):
+    text = PAGE if where == 'performance.md' else docstring_prose(SPEED)
+    section = text[text.index('| part | fp32 | bf16 |'):]
+    rows = re.findall(rf'^\s*\| ([^|]+) \| ({NUMBER}) \| ({NUMBER}) \|$', section, re.M)[:4]
+    parts = report('cpu_bf16_plan')['parts']
+    assert len(rows) == len(parts) == 4
+    for (_, fp32, bf16), part in zip(rows, parts):
+        assert written_as(part['fp32_ms'], fp32) and written_as(part['bf16_ms'], bf16)
+
+
+def test_the_speed_pages_plan_figures_are_its_report():
+    prose = docstring_prose(SPEED)
+    claim = re.search(rf'at ({NUMBER}) images/s against ({NUMBER}) in\s+fp32 and ({NUMBER}) in whole-model '
+                      rf'bf16, ({NUMBER}) times fp32 over pairs of turns\s+\(({NUMBER}) to ({NUMBER})\), and '
+                      rf'({NUMBER}) times end to end', prose)
+    assert claim, "the precision plan's docstring gives the whole step's figures"
+    expected = [median('cpu_bf16_plan', 'model', p) for p in ('ours', 'ours, fp32', 'ours, bf16')]
+    expected += [*plan_ratio('model'), plan_ratio('e2e')[0]]
+    for value, text in zip(expected, claim.groups()):
+        assert written_as(value, text)
+    default = re.search(rf'\s+({NUMBER}) times fp32\'s speed for the step', prose)
+    assert default and written_as(plan_ratio('model')[0], default.group(1))
