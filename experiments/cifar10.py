@@ -30,13 +30,14 @@ The defaults follow the paper's CIFAR-10 reference code (convmixer-cifar10):
 | optimizer | AdamW, weight decay $0.005$ |
 | schedule | one cycle, peak learning rate $0.05$, changed every iteration, 25 epochs |
 | augmentation | random horizontal flips, RandAugment with 2 operations of magnitude 12 |
-| precision | mixed on a GPU |
+| precision | mixed on a GPU; on a CPU fp32, or the [bf16 precision plan](runner/speed.html#apply_precision_plan) where it has bf16 units |
 
 **What to expect.** The reference code reports **92.6 % test accuracy after
 25 epochs**, about 43 s per epoch on an RTX 2080 Ti, so expect about 92.5 %
 from a GPU run here. A CPU is much slower: on a 2-core x86 machine
-ConvMixer-256/8 trains at about 40 images/s end to end (see the Performance
-page), some 10 hours for the 25 epochs with their tests. For a first look,
+ConvMixer-256/8 trains at about 40 images/s end to end, some 10 hours for
+the 25 epochs with their tests, or at 113.6 images/s on a 2-core Xeon with
+AMX bf16 units (see the Performance page). For a first look,
 train a small model on part of the data:
 
 ```
