@@ -17,21 +17,11 @@ epochs: int  # T, number of epochs of the schedule
 ```
 
 Everything the command line needs is already there: the name, the type, the
-default (from whichever class in the hierarchy sets it last) and, in the
-comment at the end of the line, the help. [`settings_of`](#settings_of) reads
-them, [`build_parser`](#build_parser) makes one flag per setting (`--epochs`,
-and `--flip/--no-flip` for a `bool`), plus `--set KEY=VALUE` for scripts that
-prefer keys, and [`parse_settings`](#parse_settings) turns what was typed into
-checked values. Adding a setting to a `Configs` class adds its flag; nothing
-is listed twice.
-
-Settings whose default is computed by an `@option` (they depend on the device)
-have no default here; `--help` says "device dependent" for them.
-
-Values are checked before any data is read or any folder is made, so a typo
-costs a second, not a download. A check is a small function that gets the key
-and the parsed value and returns the value to use (it may normalise it, as
-[`one_of`](#one_of) lower-cases a name) or raises a [`UserError`](errors.html#UserError).
+default and, in the comment at the end of the line, the help.
+[`settings_of`](#settings_of) reads them, [`build_parser`](#build_parser) makes
+one flag per setting, and [`parse_settings`](#parse_settings) turns what was
+typed into checked values before any data is read or any folder is made, so a
+typo costs a second, not a download.
 """
 
 import argparse
@@ -47,13 +37,10 @@ from experiments.runner.errors import UserError
 
 # ## Settings of a `Configs` class
 #
-# A setting is a plain value that a user may change: an `int`, `float`, `str`
-# or `bool` attribute with a help comment. Computed configs (the model, the
-# data, the optimizer) have other types and are not settings; nor is a plain
-# value without a help comment, which an experiment sets for itself (such as
-# the trainer's `report_top5`).
-
-SETTING_TYPES = (int, float, str, bool)
+# A setting is a plain value with a help comment. Computed configs (the model,
+# the data, the optimizer) have other types; a plain value without a help
+# comment is one an experiment sets for itself (such as the trainer's
+# `report_top5`).
 
 
 @dataclass
@@ -72,11 +59,7 @@ class Setting:
 
 
 def _trailing_comments(cls: type) -> Dict[str, str]:
-    """
-    The comment at the end of each `name: type = value  # comment` line of
-    the class body (indented one level, not inside a method): the help of
-    that setting.
-    """
+    """The help of each setting: the comment ending its line in the class body."""
     try:
         source = textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
@@ -85,6 +68,7 @@ def _trailing_comments(cls: type) -> Dict[str, str]:
     line: List[tokenize.TokenInfo] = []
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type in (tokenize.NEWLINE, tokenize.NL):
+            # `name: type = value  # help`, indented one level: not inside a method
             if len(line) >= 3 and line[0].type == tokenize.NAME and line[0].start[1] == 4 \
                     and line[1].string in (':', '=') and line[-1].type == tokenize.COMMENT:
                 comments.setdefault(line[0].string, line[-1].string.lstrip('#').strip())
@@ -96,15 +80,14 @@ def _trailing_comments(cls: type) -> Dict[str, str]:
 
 def settings_of(configs_class: type) -> Dict[str, Setting]:
     """
-    The settings of `configs_class` and its bases: the type and help come from
-    the class that declares the setting (`name: type  # help`), the default from
-    the most derived class that gives a value.
+    The type and help of a setting come from the class that declares it, the
+    default from the most derived class that gives a value.
     """
     settings = {}
     for cls in reversed(configs_class.__mro__):
         comments = None
         for key, annotation in cls.__dict__.get('__annotations__', {}).items():
-            if annotation not in SETTING_TYPES or key.startswith('_'):
+            if annotation not in (int, float, str, bool) or key.startswith('_'):
                 continue
             if comments is None:
                 comments = _trailing_comments(cls)
@@ -138,36 +121,28 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(configs_class: type, prog: str, description: str,
                  checks: Dict[str, Sequence['Check']]) -> argparse.ArgumentParser:
-    """
-    One flag per setting of `configs_class`, and `--set KEY=VALUE` for any of
-    them. The experiment adds its own flags (`--resume` and so on) to the result.
-    """
+    """The experiment adds its own flags (`--resume` and so on) to the result."""
     settings = settings_of(configs_class)
-    keys = ', '.join(f'{s.key} ({s.type.__name__}, default {_default_text(s, checks)})'
+    defaults = {key: _check_fact(key, checks, 'default_text', s.default_text)
+                for key, s in settings.items()}
+    keys = ', '.join(f'{s.key} ({s.type.__name__}, default {defaults[s.key]})'
                      for s in settings.values())
     parser = _Parser(prog=prog, description=description, epilog=f'Keys for --set: {keys}.')
     # The upper end of a range has no flag of its own: `--scale LOW HIGH` sets it
-    seconds = {_second_setting(key, checks) for key in settings}
+    seconds = {_check_fact(key, checks, 'second') for key in settings}
     for s in settings.values():
         if s.key in seconds:
             continue
         flag = '--' + FLAG_NAMES.get(s.key, s.key).replace('_', '-')
-        text = f'{s.help} (default {_default_text(s, checks)})'
+        text = f'{s.help} (default {defaults[s.key]})'
         if s.type is bool:
             parser.add_argument(flag, dest=s.key, action=argparse.BooleanOptionalAction, help=text)
-            continue
-        choices = [getattr(c, 'choices', None) for c in checks.get(s.key, ())]
-        choices = next((c for c in choices if c), None)
-        metavar = METAVARS.get(s.key, s.type.__name__.upper())
-        if choices and s.key not in METAVARS:
-            metavar = '{' + ','.join(choices) + '}'
-        second = _second_setting(s.key, checks)
-        if second:
-            # timm's spelling of a range: `--scale LOW [HIGH]`
-            parser.add_argument(flag, dest=s.key, type=str, nargs='+', help=text,
-                                metavar=('LOW', 'HIGH'))
-            continue
-        parser.add_argument(flag, dest=s.key, type=str, metavar=metavar, help=text)
+        elif _check_fact(s.key, checks, 'second'):
+            parser.add_argument(flag, dest=s.key, nargs='+', help=text, metavar=('LOW', 'HIGH'))
+        else:
+            choices = _check_fact(s.key, checks, 'choices')
+            metavar = '{' + ','.join(choices) + '}' if choices else s.type.__name__.upper()
+            parser.add_argument(flag, dest=s.key, metavar=METAVARS.get(s.key, metavar), help=text)
     parser.add_argument('--set', dest='set_values', action='append', default=[],
                         metavar='KEY=VALUE',
                         help='set any setting (repeatable); the keys are listed below')
@@ -191,11 +166,7 @@ def parse_value(setting: Setting, text: str) -> Any:
 
 def parse_settings(args: argparse.Namespace, configs_class: type,
                    checks: Dict[str, Sequence['Check']]) -> Dict[str, Any]:
-    """
-    The settings given on the command line, as `{key: value}`, parsed with the
-    setting's type and checked. Settings not given are left out: the defaults
-    of `Configs` apply to them.
-    """
+    """Only the settings given (a flag wins over `--set`); `Configs`' defaults apply to the rest."""
     settings = settings_of(configs_class)
     texts = {}
     for item in args.set_values:
@@ -209,13 +180,20 @@ def parse_settings(args: argparse.Namespace, configs_class: type,
     values = {}
     for key, setting in settings.items():
         given = getattr(args, key, None)
+        if given is None:
+            given = texts.get(key)
         if isinstance(given, list):
-            values.update(parse_range(setting, given, settings, checks))
+            # `--KEY LOW [HIGH]`: HIGH, when given, is the value of the second setting
+            if len(given) > 2:
+                raise UserError(f"--{key.replace('_', '-')} takes one or two numbers (LOW, or "
+                                f"LOW HIGH), got {len(given)}: {' '.join(given)}", 2)
+            values[key] = parse_value(setting, given[0])
+            if len(given) == 2:
+                second = _check_fact(key, checks, 'second')
+                values[second] = parse_value(settings[second], given[1])
         elif given is not None:
-            # A switch arrives as a `bool` already; other flags as text
+            # A switch arrives as a `bool` already; other values as text
             values[key] = given if isinstance(given, bool) else parse_value(setting, given)
-        elif key in texts:
-            values[key] = parse_value(setting, texts[key])
     for key in list(values):
         for check in checks.get(key, ()):
             values[key] = check(key, values[key])
@@ -224,21 +202,19 @@ def parse_settings(args: argparse.Namespace, configs_class: type,
 
 # ## Checks
 #
-# Each returns a function `check(key, value) -> value`; a failed check is a
-# command-line error (exit code 2) that names the setting and the value.
+# A check gets the key and the parsed value and returns the value to use (it
+# may normalise it, as [`one_of`](#one_of) lower-cases a name) or raises a
+# [`UserError`](errors.html#UserError) with exit code 2, a command-line error
+# that names the setting and the value.
 
 Check = Callable[[str, Any], Any]
-
-
-def _refuse(message: str):
-    raise UserError(message, 2)
 
 
 def at_least(n: int) -> Check:
     def check(key, value):
         if value < n:
-            _refuse(f"{key} must not be negative, got {value}" if n == 0
-                    else f"{key} must be at least {n}, got {value}")
+            raise UserError(f"{key} must not be negative, got {value}" if n == 0
+                            else f"{key} must be at least {n}, got {value}", 2)
         return value
     return check
 
@@ -246,30 +222,30 @@ def at_least(n: int) -> Check:
 def at_most(n: int, why: str = '') -> Check:
     def check(key, value):
         if value > n:
-            _refuse(f"{key} must be at most {n}{f' ({why})' if why else ''}, got {value}")
+            raise UserError(f"{key} must be at most {n}{f' ({why})' if why else ''}, "
+                            f"got {value}", 2)
         return value
     return check
 
 
 def positive(key: str, value: float) -> float:
     if not (math.isfinite(value) and value > 0):
-        _refuse(f"{key} must be positive, got {value}")
+        raise UserError(f"{key} must be positive, got {value}", 2)
     return value
 
 
 def non_negative(key: str, value: float) -> float:
     if not (math.isfinite(value) and value >= 0):
-        _refuse(f"{key} must be a non-negative number, got {value}")
+        raise UserError(f"{key} must be a non-negative number, got {value}", 2)
     return value
 
 
 def one_of(names: Iterable[str]) -> Check:
-    """A name from `names`, in any case; the value becomes lower case."""
     names = sorted(names)
 
     def check(key, value):
         if value.lower() not in names:
-            _refuse(f"unknown {key} {value!r}: choose one of {', '.join(names)}")
+            raise UserError(f"unknown {key} {value!r}: choose one of {', '.join(names)}", 2)
         return value.lower()
     check.choices = names
     return check
@@ -277,14 +253,10 @@ def one_of(names: Iterable[str]) -> Check:
 
 # ## Defaults that depend on other settings, and ranges
 #
-# A check may carry two more facts for the parser. `default_is(text)` says what
-# `--help` shows as the default of a setting an `@option` computes from other
-# settings (without it: "device dependent"). `upper_bound(key)` makes a flag
-# take one or two numbers, as timm's `train.py` spells a range
-# (`--scale 0.75 1.0`): the first is the setting's own value, the second, when
-# given, the setting `key`. That second setting gets no flag of its own (one
-# spelling for one value); it stays a setting, in the run's configs and for
-# `--set`.
+# These checks pass the value on and tell the parser a fact: `default_is(text)`
+# is what `--help` shows as the default of a setting an `@option` computes from
+# others; `upper_bound(key)` makes the flag take a range as timm's `train.py`
+# spells it (`--scale 0.75 1.0`), the second number being the setting `key`.
 
 
 def default_is(text: str) -> Check:
@@ -301,25 +273,7 @@ def upper_bound(second: str) -> Check:
     return check
 
 
-def _default_text(setting: Setting, checks: Dict[str, Sequence[Check]]) -> str:
-    texts = [getattr(c, 'default_text', None) for c in checks.get(setting.key, ())]
-    return next((t for t in texts if t), setting.default_text)
-
-
-def _second_setting(key: str, checks: Dict[str, Sequence[Check]]) -> str:
-    seconds = [getattr(c, 'second', None) for c in checks.get(key, ())]
-    return next((s for s in seconds if s), '')
-
-
-def parse_range(setting: Setting, texts: List[str], settings: Dict[str, Setting],
-                checks: Dict[str, Sequence[Check]]) -> Dict[str, Any]:
-    """`--KEY LOW [HIGH]`: `{key: LOW}`, and `{second: HIGH}` when given."""
-    second = _second_setting(setting.key, checks)
-    flag = '--' + setting.key.replace('_', '-')
-    if len(texts) > 2:
-        raise UserError(f"{flag} takes one or two numbers (LOW, or LOW HIGH), "
-                        f"got {len(texts)}: {' '.join(texts)}", 2)
-    values = {setting.key: parse_value(setting, texts[0])}
-    if len(texts) == 2:
-        values[second] = parse_value(settings[second], texts[1])
-    return values
+def _check_fact(key: str, checks: Dict[str, Sequence[Check]], fact: str, default: Any = None):
+    """The first `fact` (`choices`, `default_text`, `second`) that a check of `key` carries."""
+    facts = [getattr(c, fact, None) for c in checks.get(key, ())]
+    return next((f for f in facts if f), default)

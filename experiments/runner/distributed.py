@@ -14,26 +14,20 @@ nav_order: 9
 From the root of a clone, install the project and what its experiments use first:
 `python3 -m pip install -e ".[experiment]"`.
 
-`--device` names the device: `auto` (a GPU when PyTorch sees one), `cpu`,
-`cuda` or `cuda:N`. It is checked on the command line
-([`check_device_name`](#check_device_name)) and set up once, before anything is
-computed ([`setup_device`](#setup_device)); the trainer's `device` config is
-[`resolve_device`](#resolve_device) of the same name.
+`--device` is checked on the command line ([`check_device_name`](#check_device_name))
+and set up once, before anything is computed ([`setup_device`](#setup_device)).
 
 ```
 torchrun --nproc_per_node=4 experiments/cifar10.py
 ```
 
 starts one process per device and tells each its place through environment
-variables (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`). The training model is wrapped in
-`DistributedDataParallel`, which averages the gradients, so the parameters stay
-equal in every process. `--batch-size` stays the *global* batch, split evenly
-among the processes, so the recipe's learning rate still fits. Only the first
-process writes logs and checkpoints.
-
-GPUs talk through NCCL; CPUs through gloo, which is how the tests run it on a
-machine without GPUs. A plain `python experiments/cifar10.py` is a world of
-one process, and none of the process group code does anything there.
+variables (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`). `--batch-size` stays the
+*global* batch, split evenly among the processes, so the recipe's learning rate
+still fits. Only the first process writes logs and checkpoints. GPUs talk
+through NCCL; CPUs through gloo, which is how the tests run it on a machine
+without GPUs. A plain `python experiments/cifar10.py` is a world of one
+process, and none of the process group code does anything there.
 """
 
 import dataclasses
@@ -49,7 +43,7 @@ from experiments.runner.errors import UserError
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """`auto` is CUDA when there is a GPU; a plain `cuda` is the GPU of the local rank."""
+    """A plain `cuda` is the GPU of the local rank."""
     if name == 'auto':
         name = 'cuda' if torch.cuda.is_available() else 'cpu'
     device = torch.device(name)
@@ -59,7 +53,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def check_device_name(key: str, value: str) -> str:
-    """The command line's check of `--device`: a device this machine has."""
+    """A device this machine has."""
     try:
         device = resolve_device(value)
     except RuntimeError:
@@ -74,7 +68,6 @@ def check_device_name(key: str, value: str) -> str:
 
 
 def setup_device(name: str, sync_bn: bool) -> torch.device:
-    """The device of this run, set up before any config is computed."""
     device = resolve_device(name)
     if device.type == 'cpu':
         # Numbers too small for a normal float ("subnormals") appear as the
@@ -121,12 +114,11 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 def end_distributed(info: DistInfo, finished: bool):
     """
-    Close the process group. After a finished run each process first waits
-    for the others at a barrier: the first process is still writing the
-    run's summary when the rest are done, and a process that tears down its
-    connections while a peer still holds the other end can abort on its way
-    out, failing a run that had finished. After an error the peers may be
-    gone or stuck, so no process waits for them.
+    After a finished run each process first waits for the others at a barrier:
+    the first process is still writing the run's summary when the rest are done,
+    and a process that tears down its connections while a peer still holds the
+    other end can abort on its way out, failing a run that had finished. After
+    an error the peers may be gone or stuck, so no process waits for them.
     """
     if not info.enabled:
         return
@@ -147,10 +139,7 @@ def broadcast_buffers(model: nn.Module):
 
 
 class ShardSampler(Sampler):
-    """
-    Every `world_size`-th index starting at `rank`, in order: each process
-    evaluates its own part of the test set, with no image counted twice.
-    """
+    """Each process evaluates its own part of the test set, with no image counted twice."""
 
     def __init__(self, n: int, rank: int, world_size: int):
         self.indices = list(range(rank, n, world_size))
@@ -163,11 +152,7 @@ class ShardSampler(Sampler):
 
 
 def weights_digest(model: nn.Module) -> str:
-    """
-    A SHA-256 of all weights and buffers. `--weights-digest DIR` writes it for
-    each process to `DIR/rank<N>.sha256`: after a distributed run they must
-    all be equal.
-    """
+    """A SHA-256 of all weights and buffers: after a distributed run, equal in every process."""
     h = hashlib.sha256()
     for key, value in sorted(model.state_dict().items()):
         h.update(key.encode())

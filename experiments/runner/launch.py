@@ -11,65 +11,47 @@ nav_order: 5
 # Starting, resuming and evaluating a run
 
 An experiment's `main` is one call, [`launch`](#launch), with its `Configs`
-class. It adds the flags that are about runs rather than settings:
-
-| flag | what |
-|---|---|
-| `--set KEY=VALUE` | any setting, by its key |
-| `--name NAME` | the experiment name, the folder under `logs/` |
-| `--logs-dir DIR` | where runs are written (default: the project's `logs/`); refused at once when it cannot be written |
-| `--resume RUN_UUID` | continue a run from its last checkpoint |
-| `--evaluate RUN_UUID` | evaluate a run's last checkpoint on the test set |
-| `--eval-only` | evaluate the starting weights and stop (experiments that offer it) |
-| `--weights-digest DIR` | write each process's SHA-256 of the final weights to `DIR/rank<N>.sha256` |
+class. Besides a flag for every setting ([the command line](cli.html)), it
+adds the flags about runs: `--name`, `--logs-dir`, `--resume RUN_UUID`,
+`--evaluate RUN_UUID`, `--eval-only` (experiments that start from weights
+worth evaluating), `--dashboard` and `--weights-digest`; `--help` says what
+each does.
 
 A resumed run keeps the settings it was started with; it may change only where
 things are on this machine (`data_dir`, `device_name`, `num_workers`). Only the
-experiment that made a run may resume or evaluate it (another would read its
-settings with the wrong recipe); the refusal names the right script. A finished
-run is not resumed: `--resume` says so, exits with 0 and changes nothing. An
-expected failure, a wrong value, missing data, an unknown run, is one line on
-standard error and a non-zero exit, never a traceback; `Ctrl+C` and SIGTERM
-stop the run alike, with a line that says how to continue it
-(`--resume <its uuid>`).
-
-An experiment passes what is particular to it: its `checks` of single values,
-a `check_settings` function for rules that involve several settings (it sees
-the values with the defaults filled in, the ones given on the command line,
-and the parsed flags), `eval_only=True` when it starts from weights worth
-evaluating on their own (pretrained ones, a weights file), and `draw`, the
-picture of a model that `--evaluate` leaves in the run folder.
-
-## The order of things
+experiment that made a run may resume or evaluate it; the refusal names the
+right script. A finished run is not resumed: `--resume` says so, exits with 0
+and changes nothing. An expected failure is one line on standard error and a
+non-zero exit, never a traceback; `Ctrl+C` and SIGTERM stop the run alike,
+with a line that says how to continue it (`--resume <its uuid>`).
 
 Everything that decides what the run does comes first, from the command line
 alone: the settings, the run to resume or evaluate and its checkpoint, the
 [`RunMode`](trainer.html#RunMode), the device and the process's place in a
-distributed run. Only then are the configs made, with all of it given to them;
-what they compute is computed where it is used.
+distributed run. Only then are the configs made, with all of it given to them.
 
 ## labml runs and distributed training
 
 The first process creates the labml experiment with `experiment.create`: one run
 folder with labml's `configs.yaml`, `run.yaml` and `log.jsonl`, to which the
 trainer adds its checkpoint and summary. The other processes of a distributed
-run need the same configs but no run: they compute them with
-`experiment.evaluate()`, labml's experiment that records nothing and creates no
-folder. So does `--evaluate`, which writes into the run it evaluates.
+run compute the same configs under `experiment.evaluate()`, labml's experiment
+that records nothing and creates no folder; so does `--evaluate`, which writes
+into the run it evaluates.
 
 labml's own distributed mode, `experiment.create(distributed_rank=...,
 distributed_world_size=...)`, does not fit: it gives every process its own run
-folder, `<uuid>.<rank>`, each with its own `run.yaml` and logs, and needs the
-run's uuid before the process group could share it. `--resume RUN_UUID` then
-finds no folder `<uuid>`, and a run's settings and checkpoint would be spread
-over as many folders as processes. Its `disable_screen` only drops the tracker's
-console writer, while our one-line-per-epoch output goes through labml's
-`logger`: quieting the other processes, and plain lines in a log file, are done
-by the [console](labml_internals.html) instead.
+folder, `<uuid>.<rank>`, and needs the run's uuid before the process group
+could share it, so `--resume RUN_UUID` would find no folder `<uuid>` and a
+run's checkpoint would be spread over as many folders as processes. Its
+`disable_screen` drops only the tracker's console writer, while our lines go
+through labml's `logger`: the [console](labml_internals.html) quiets the other
+processes instead.
 """
 
 import argparse
 import contextlib
+import dataclasses
 import errno
 import os
 import re
@@ -93,9 +75,9 @@ from labml_convmixer.atomic import atomic_write_text
 # Settings a resumed run may change: where things are, not what is computed
 RESUME_MAY_CHANGE = {'data_dir', 'device_name', 'num_workers'}
 
-
-# `check_settings(settings, given, args)`: raises a `UserError` for values
-# that do not go together
+# `check_settings(settings, given, args)`: raises a `UserError` for values that
+# do not go together; it sees the values with the defaults filled in, those
+# given on the command line, and the parsed flags
 SettingsCheck = Callable[[Dict[str, Any], Dict[str, Any], argparse.Namespace], None]
 # `draw(model, path)`: a picture of the model, for `--evaluate`
 Draw = Callable[[nn.Module, Path], None]
@@ -144,34 +126,26 @@ def interrupted_line() -> str:
         return "interrupted"
     if not (run / 'checkpoint.pt').exists():
         return f"interrupted before run {run.name} finished its first epoch; nothing to resume"
-    return (f"interrupted; the last finished epoch is saved, continue with "
-            f"--resume {run.name}")
+    return f"interrupted; the last finished epoch is saved, continue with --resume {run.name}"
 
 
 def build_parser(configs_class: type, prog: str, description: str,
                  checks: Dict[str, Sequence[cli.Check]],
                  eval_only: bool = False) -> argparse.ArgumentParser:
     parser = cli.build_parser(configs_class, prog, description, checks)
-    parser.add_argument('--name', default=None,
-                        help=f'experiment name, the folder under logs/ (default {prog[:-3]})')
-    parser.add_argument('--logs-dir', default=None,
-                        help="where runs are written (default: the project's logs/)")
-    parser.add_argument('--resume', metavar='RUN_UUID',
-                        help='continue a run from its last checkpoint')
-    parser.add_argument('--evaluate', metavar='RUN_UUID',
-                        help="evaluate a run's last checkpoint on the test set")
+    add = parser.add_argument
+    add('--name', help=f'experiment name, the folder under logs/ (default {prog[:-3]})')
+    add('--logs-dir', help="where runs are written (default: the project's logs/)")
+    add('--resume', metavar='RUN_UUID', help='continue a run from its last checkpoint')
+    add('--evaluate', metavar='RUN_UUID', help="evaluate a run's last checkpoint on the test set")
     if eval_only:
-        parser.add_argument('--eval-only', action='store_true',
-                            help='evaluate the starting weights on the test set and '
-                                 'stop; writes summary.json in a new run')
-    parser.add_argument('--dashboard', nargs='?', const=dashboard_client.DEFAULT_ADDRESS,
-                        default=None, metavar='ADDRESS',
-                        help="report the run to labml's dashboard as it trains (default "
-                             f"address {dashboard_client.DEFAULT_ADDRESS}; start it with "
-                             "python -m experiments.dashboard)")
-    parser.add_argument('--weights-digest', metavar='DIR', default=None,
-                        help='write the SHA-256 of the final weights of each process '
-                             'to DIR/rank<N>.sha256')
+        add('--eval-only', action='store_true', help='evaluate the starting weights on the test '
+                                                     'set and stop; writes summary.json in a new run')
+    add('--dashboard', nargs='?', const=dashboard_client.DEFAULT_ADDRESS, metavar='ADDRESS',
+        help="report the run to labml's dashboard as it trains (default address "
+             f"{dashboard_client.DEFAULT_ADDRESS}; start it with python -m experiments.dashboard)")
+    add('--weights-digest', metavar='DIR', help='write the SHA-256 of the final weights of '
+                                                'each process to DIR/rank<N>.sha256')
     return parser
 
 
@@ -189,8 +163,7 @@ def parse_overrides(args: argparse.Namespace, configs_class: type,
                     check_settings: Optional[SettingsCheck] = None) -> Dict[str, Any]:
     """The settings from the command line, checked, including the checks across settings."""
     values = cli.parse_settings(args, configs_class, {**checks, **RUN_CHECKS})
-    defaults = {key: s.default for key, s in cli.settings_of(configs_class).items()}
-    settings = {**defaults, **values}
+    settings = {**{k: s.default for k, s in cli.settings_of(configs_class).items()}, **values}
     if settings['batch_size'] % world_size:
         raise UserError(f"batch_size {settings['batch_size']} must be divisible by the "
                         f"number of processes, {world_size}", 2)
@@ -200,14 +173,29 @@ def parse_overrides(args: argparse.Namespace, configs_class: type,
     return values
 
 
+@dataclasses.dataclass
+class Run:
+    """What the command line decided, handed to [`train`](#train) or [`evaluate`](#evaluate)."""
+    configs_class: type
+    # The settings to compute the configs with; for `--resume` and `--evaluate` the run's own
+    overrides: Dict[str, Any]
+    mode: RunMode
+    info: distributed.DistInfo
+    # The experiment (its script's name) and the run's name, the folder under `logs/`
+    experiment: str
+    name: str
+    # The run to resume or evaluate, and its checkpoint
+    path: Optional[Path] = None
+    checkpoint: Optional[Dict[str, Any]] = None
+
+
 # ## The command
 
 def main(configs_class: type, *, name: str, prog: str, description: str,
          checks: Dict[str, Sequence[cli.Check]], argv: Optional[List[str]] = None,
          check_settings: Optional[SettingsCheck] = None, eval_only: bool = False,
          draw: Optional[Draw] = None) -> int:
-    parser = build_parser(configs_class, prog, description, checks, eval_only)
-    args = parser.parse_args(argv)
+    args = build_parser(configs_class, prog, description, checks, eval_only).parse_args(argv)
     if args.logs_dir:
         lab.configure({'experiments_path': str(Path(args.logs_dir).expanduser().resolve())})
     start_eval = getattr(args, 'eval_only', False)
@@ -222,11 +210,11 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
                         f"got {args.name!r}", 2)
 
     checkpoint = run_path = None
-    experiment_name, name = name, args.name or name
+    run_name = args.name or name
     if args.resume or args.evaluate:
         run_path = runs.find_run(lab.get_experiments_path(), args.resume or args.evaluate)
         checkpoint = runs.read_checkpoint(run_path)
-        runs.check_experiment(run_path, checkpoint, experiment_name,
+        runs.check_experiment(run_path, checkpoint, name,
                               '--resume' if args.resume else '--evaluate')
         changed = set(overrides) - RESUME_MAY_CHANGE
         if args.resume and changed:
@@ -235,7 +223,7 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
         # The run's own settings, plus where to find things on this machine
         overrides = {**checkpoint['overrides'],
                      **{k: v for k, v in overrides.items() if k in RESUME_MAY_CHANGE}}
-        name = checkpoint['name']
+        run_name = checkpoint['name']
         if args.resume and _finished(configs_class, checkpoint, run_path):
             print(f"{prog}: run {run_path.name} is finished ({checkpoint['epoch']} epochs); "
                   f"nothing to resume, nothing changed; its summary is "
@@ -244,25 +232,23 @@ def main(configs_class: type, *, name: str, prog: str, description: str,
     mode = RunMode(evaluating=bool(args.evaluate or start_eval),
                    restoring=checkpoint is not None)
     # Every mode but `--evaluate` writes a run (`--evaluate` finds a place of its own)
-    if not args.evaluate:
-        check_writable(run_path or lab.get_experiments_path())
+    folder = run_path or lab.get_experiments_path()
+    if not args.evaluate and (problem := unwritable(folder)):
+        raise UserError(f"--logs-dir {folder}: cannot write there ({problem}); "
+                        f"choose a folder you can write to", 2)
 
     device = distributed.setup_device(overrides.get('device_name', 'auto'),
                                       overrides.get('sync_bn', False))
     info = distributed.init_distributed(device)
     labml_internals.configure_console(info.is_main)
+    run = Run(configs_class, overrides, mode, info, name, run_name, run_path, checkpoint)
     finished = False
     try:
-        if mode.evaluating:
-            status = evaluate(configs_class, overrides, info, mode, name, run_path,
-                              checkpoint, draw)
-        else:
-            status = train(configs_class, args, overrides, info, mode, name, run_path,
-                           checkpoint, experiment_name)
+        status = evaluate(run, draw) if mode.evaluating else train(run, args)
         finished = True
         return status
     except Exception as e:
-        problem = storage_problem(e, name, training=not mode.evaluating)
+        problem = storage_problem(e, run_name, training=not mode.evaluating)
         if problem is None:
             raise
         raise UserError(problem) from None
@@ -290,36 +276,34 @@ def storage_problem(error: BaseException, name: str, training: bool) -> Optional
         error = error.__cause__ or error.__context__
     if error is None:
         return None
-    folder = Path(error.filename).parent if error.filename else None
     try:
         run = run_path_of(name)
-        folder = folder or run
     except Exception:
+        # No labml run yet
         run = None
-    folder = folder or lab.get_experiments_path()
+    folder = Path(error.filename).parent if error.filename else run or lab.get_experiments_path()
     line = f"cannot write to {folder}: {problems[error.errno]}"
-    space = error.errno in (errno.ENOSPC, errno.EDQUOT)
-    fix = 'make room' if space else 'make it writable'
+    fix = 'make room' if error.errno in (errno.ENOSPC, errno.EDQUOT) else 'make it writable'
     if training and run is not None and (run / 'checkpoint.pt').exists():
         return f"{line}; the last checkpoint is kept: {fix}, then continue with " \
                f"--resume {run.name}"
     return f"{line}; {fix} or choose another --logs-dir"
 
 
-def check_writable(folder: Path):
+def unwritable(folder: Path) -> Optional[str]:
     """
-    The folder that will hold the run, made if need be and tried with a
-    temporary file before any data is read: read-only storage is one line
-    within a second, not a traceback after the data set has loaded.
+    Why `folder` (made if need be) takes no file, or `None`: tried before any
+    data is read, so read-only storage is one line within a second, not a
+    traceback after the data set has loaded.
     """
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(dir=folder, prefix='.write-test.')
         os.close(handle)
         os.remove(probe)
+        return None
     except OSError as e:
-        raise UserError(f"--logs-dir {folder}: cannot write there ({e.strerror}); "
-                        f"choose a folder you can write to", 2) from None
+        return e.strerror
 
 
 def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -> bool:
@@ -332,28 +316,35 @@ def _finished(configs_class: type, checkpoint: Dict[str, Any], run_path: Path) -
     return checkpoint['epoch'] >= epochs and (run_path / 'summary.json').is_file()
 
 
-def make_configs(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
-                 mode: RunMode, name: str, new_run: bool, uuid: Optional[str] = None,
+def make_configs(run: Run, overrides: Dict[str, Any], new_run: bool,
                  dashboard: Optional[str] = None) -> TrainerConfigs:
     """
-    The configs of this process, given its place and the run's mode, seeded
-    first. With `new_run`, the first process creates (or, with `uuid`,
-    reopens) the labml run, which also reports to the dashboard at
-    `dashboard` when one answers there ([`connect`](dashboard_client.html#connect));
-    the rest compute the same configs with no run.
+    The configs of this process, seeded first. With `new_run`, the first
+    process creates (or, resuming, reopens) the labml run, which also reports
+    to the dashboard at `dashboard` when one answers there
+    ([`connect`](dashboard_client.html#connect)); the rest compute the same
+    configs with no run.
     """
-    default_seed = cli.settings_of(configs_class)['seed'].default
+    default_seed = cli.settings_of(run.configs_class)['seed'].default
     runs.seed_everything(overrides.get('seed', default_seed))
-    c = configs_class()
-    c.dist_info, c.run_mode = info, mode
-    if new_run and info.is_main:
+    c = run.configs_class()
+    c.dist_info, c.run_mode = run.info, run.mode
+    if new_run and run.info.is_main:
         writers = {'screen', 'file'}
         if dashboard and dashboard_client.connect(dashboard):
             writers.add('app')
-        experiment.create(name=name, uuid=uuid, writers=writers)
+        experiment.create(name=run.name, uuid=run.path.name if run.path else None,
+                          writers=writers)
     else:
         experiment.evaluate()
     experiment.configs(c, dict(overrides))
+    classes = list(c.data.classes)
+    # A run's checkpoint fits only data with the classes it was trained on
+    if run.checkpoint is not None and run.checkpoint['classes'] != classes:
+        trained = run.checkpoint['classes']
+        raise UserError(f"run {run.path.name} was trained on {len(trained)} classes "
+                        f"({', '.join(trained[:5])}, ...), the data now has "
+                        f"{len(classes)} ({', '.join(classes[:5])}, ...)")
     return c
 
 
@@ -362,23 +353,7 @@ def run_path_of(name: str) -> Path:
     return lab.get_experiments_path() / name / experiment.get_uuid()
 
 
-def _check_classes(classes: List[str], checkpoint: Dict[str, Any], run_path: Path):
-    """A run's checkpoint fits only data with the classes it was trained on."""
-    if checkpoint['classes'] != classes:
-        trained = checkpoint['classes']
-        raise UserError(f"run {run_path.name} was trained on {len(trained)} classes "
-                        f"({', '.join(trained[:5])}, ...), the data now has "
-                        f"{len(classes)} ({', '.join(classes[:5])}, ...)")
-
-
-def _started(is_main: bool):
-    """labml's run, started in the first process only."""
-    return experiment.start() if is_main else contextlib.nullcontext()
-
-
-def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.DistInfo,
-             mode: RunMode, name: str, run_path: Optional[Path],
-             checkpoint: Optional[Dict[str, Any]], draw: Optional[Draw]) -> int:
+def evaluate(run: Run, draw: Optional[Draw]) -> int:
     """
     ## `--evaluate` and `--eval-only`
 
@@ -386,43 +361,44 @@ def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.D
     loads a run's checkpoint and writes `evaluation.json`, the confusion matrix
     and the picture of the model into that run's folder, saying so when they
     replace an earlier evaluation's; a run on read-only storage gets them in a
-    [folder of its own](#evaluation_folder), named on the last line. `--eval-only`
-    evaluates the starting weights in a new run, whose `summary.json` has the
-    numbers.
+    folder of the system's temporary directory named after the run, which the
+    last line names. `--eval-only` evaluates the starting weights in a new run,
+    whose `summary.json` has the numbers.
     """
-    new_run = checkpoint is None
-    c = make_configs(configs_class, {**overrides, 'compile': False}, info, mode, name, new_run)
+    new_run = run.checkpoint is None
+    c = make_configs(run, {**run.overrides, 'compile': False}, new_run)
+    if not new_run:
+        c.model.load_state_dict(run.checkpoint['model'])
     classes = list(c.data.classes)
-    if checkpoint is not None:
-        _check_classes(classes, checkpoint, run_path)
-        c.model.load_state_dict(checkpoint['model'])
     start = time.perf_counter()
-    with _started(info.is_main and new_run):
+    with experiment.start() if run.info.is_main and new_run else contextlib.nullcontext():
         result = c.evaluate()
-    if not info.is_main:
+    if not run.info.is_main:
         return 0
     reports.log_pass(result, time.perf_counter() - start)
+    facts = c.summary_facts()
     if new_run:
-        run_path = run_path_of(name)
+        path = run_path_of(run.name)
         summary = reports.write_evaluation_summary(
-            run_path, result, classes, changed_configs=overrides,
-            device=str(c.device), world_size=info.world_size, **c.summary_facts())
+            path, result, classes, changed_configs=run.overrides, device=str(c.device),
+            world_size=run.info.world_size, **facts)
         logger.log(f"top-1 {100 * summary['valid_accuracy']:.2f}%  "
                    f"top-5 {100 * summary['valid_top5']:.2f}%  on "
-                   f"{summary['valid_images']} images; "
-                   f"summary in {run_path / 'summary.json'}")
+                   f"{summary['valid_images']} images; summary in {path / 'summary.json'}")
         return 0
-    out = evaluation_folder(run_path, name)
-    if out != run_path:
-        logger.log(f"run folder {run_path} is read-only: the evaluation goes to {out}")
+    out = run.path
+    if unwritable(out):
+        out = Path(tempfile.gettempdir()) / 'labml_convmixer' / f'{run.name}-{run.path.name}'
+        out.mkdir(parents=True, exist_ok=True)
+        logger.log(f"run folder {run.path} is read-only: the evaluation goes to {out}")
     elif (out / 'evaluation.json').exists():
         logger.log(f"replacing the earlier evaluation in {out}")
     pictures = ''
     if draw is not None:
         draw(c.model, out / 'filters.png')
         pictures = f"filters in {out / 'filters.png'}; "
-    numbers = reports.write_evaluation(out, result, classes, checkpoint['epoch'],
-                                       run_uuid=run_path.name, **c.summary_facts())
+    numbers = reports.write_evaluation(out, result, classes, run.checkpoint['epoch'],
+                                       run_uuid=run.path.name, **facts)
     logger.log(f"test accuracy {100 * numbers['test_accuracy']:.2f}% "
                f"({numbers['test_images']} images, epoch {numbers['epochs_trained']}); "
                + pictures
@@ -432,63 +408,40 @@ def evaluate(configs_class: type, overrides: Dict[str, Any], info: distributed.D
     return 0
 
 
-def evaluation_folder(run_path: Path, name: str) -> Path:
-    """
-    Where `--evaluate` writes: the run's folder, or, when that is read-only
-    (a run copied from an archive, a shared drive), a folder of the system's
-    temporary directory named after the run, which the last line names.
-    """
-    try:
-        probe, probe_path = tempfile.mkstemp(dir=run_path, prefix='.write-test.')
-        os.close(probe)
-        os.remove(probe_path)
-        return run_path
-    except OSError:
-        out = Path(tempfile.gettempdir()) / 'labml_convmixer' / f'{name}-{run_path.name}'
-        out.mkdir(parents=True, exist_ok=True)
-        return out
-
-
-def train(configs_class: type, args: argparse.Namespace, overrides: Dict[str, Any],
-          info: distributed.DistInfo, mode: RunMode, name: str, run_path: Optional[Path],
-          checkpoint: Optional[Dict[str, Any]], experiment_name: str) -> int:
+def train(run: Run, args: argparse.Namespace) -> int:
     """
     ## Training, new or resumed
 
     The data is read first: a missing data set stops the run before the model
     is built and compiled.
     """
-    if info.is_main and run_path is not None:
-        runs.release_stale_pid(run_path)
-        runs.remove_stale_temps(run_path)
-    c = make_configs(configs_class, overrides, info, mode, name, new_run=True,
-                     uuid=run_path.name if run_path is not None else None,
-                     dashboard=args.dashboard)
-    state = RunState(overrides=dict(overrides), name=name, experiment=experiment_name,
-                     run_path=run_path_of(name) if info.is_main else None)
+    if run.info.is_main and run.path is not None:
+        runs.release_stale_pid(run.path)
+        runs.remove_stale_temps(run.path)
+    c = make_configs(run, run.overrides, new_run=True, dashboard=args.dashboard)
+    state = RunState(overrides=dict(run.overrides), name=run.name, experiment=run.experiment,
+                     run_path=run_path_of(run.name) if run.info.is_main else None)
     _training['run_path'] = state.run_path
-    classes = list(c.data.classes)
-    if checkpoint is not None:
-        _check_classes(classes, checkpoint, run_path)
-        trainer.load_checkpoint(c, state, checkpoint)
-        if info.is_main:
-            logger.log(f"resuming run {run_path.name} after epoch {state.epoch}")
-    with _started(info.is_main):
+    if run.checkpoint is not None:
+        runs.load_checkpoint(c, state, run.checkpoint)
+        if run.info.is_main:
+            logger.log(f"resuming run {run.path.name} after epoch {state.epoch}")
+    with experiment.start() if run.info.is_main else contextlib.nullcontext():
         trainer.train(c, state)
 
     if args.weights_digest:
         folder = Path(args.weights_digest)
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(folder / f'rank{info.rank}.sha256',
-                               distributed.weights_digest(c.model) + '\n')
-    if not info.is_main:
+        atomic_write_text(folder / f'rank{run.info.rank}.sha256',
+                          distributed.weights_digest(c.model) + '\n')
+    if not run.info.is_main:
         return 0
     if not state.history:
         raise UserError("nothing to summarise: the run has no finished epoch")
     summary = reports.write_summary(
-        state.run_path, state.history, changed_configs=state.overrides,
-        device=str(c.device), world_size=info.world_size, classes=classes,
-        **state.valid_details, **c.summary_facts())
+        state.run_path, state.history, changed_configs=state.overrides, device=str(c.device),
+        world_size=run.info.world_size, classes=list(c.data.classes), **state.valid_details,
+        **c.summary_facts())
     logger.log(f"test accuracy {100 * summary['valid_accuracy']:.2f}% after "
                f"{summary['epochs']} epochs; run folder {state.run_path}")
     return 0

@@ -113,43 +113,34 @@ class LossWatch:
 
     A learning rate too high for the model makes the loss overflow to inf or
     NaN, and from there every weight turns NaN: training on only burns time
-    and would save a checkpoint of NaNs. The watch keeps the epoch's
-    per-step losses in one tensor on the device, writing step $i$'s loss into
-    slot $i$, a copy that queues like any other kernel and reads nothing back.
-    Every `every` steps [`check`](#LossWatch.check) reads back one number,
-    the index of the first non-finite loss since the last check. On a CPU there
-    is no queue to wait for, and the trainer checks every step; on a GPU a read
+    and would save a checkpoint of NaNs. The watch keeps, on the device, the
+    first step whose loss was not finite, updated by a kernel that queues like
+    any other and reads nothing back. Every `every` steps
+    [`check`](#LossWatch.check) reads that one number. On a CPU there is no
+    queue to wait for, and the trainer checks every step; on a GPU a read
     drains the queue, so the trainer reads once every
-    [`CUDA_CHECK_EVERY`](trainer.html#train) steps and a diverged run stops at
+    [`CUDA_CHECK_EVERY`](trainer.html#train) steps, and a diverged run stops at
     most that many steps after the first bad one, still naming that step.
     """
 
     def __init__(self, n_steps: int, device: torch.device, every: int):
-        self.losses = torch.zeros(max(n_steps, 1), dtype=torch.float32, device=device)
-        self.every = every
-        self.checked = 0
+        self.n, self.every = n_steps, every
+        # The first bad step since the last check; `n_steps` while there is none
+        self.first = torch.full((), n_steps, device=device)
 
     def add(self, i: int, loss: torch.Tensor, distributed: bool = False) -> Optional[int]:
         """Record step `i`'s loss; at a check, the first bad step, if there is one."""
-        self.losses[i] = loss.detach()
-        if (i + 1) % self.every:
-            return None
-        return self.check(i + 1, distributed)
+        bad = torch.where(torch.isfinite(loss.detach()), self.n, i)
+        self.first = torch.minimum(self.first, bad)
+        return None if (i + 1) % self.every else self.check(distributed)
 
-    def check(self, n: int, distributed: bool = False) -> Optional[int]:
-        """
-        The first step below `n` since the last check whose loss is not finite,
-        over all processes of a distributed run (each checks at the same steps).
-        """
-        window = self.losses[self.checked:n]
-        steps = torch.arange(self.checked, n, device=window.device)
-        first = torch.where(torch.isfinite(window), n, steps).min() if n > self.checked \
-            else torch.tensor(n, device=window.device)
+    def check(self, distributed: bool = False) -> Optional[int]:
+        """The first bad step since the last check, over all processes of a distributed run."""
         if distributed:
-            torch.distributed.all_reduce(first, op=torch.distributed.ReduceOp.MIN)
-        self.checked = n
-        first = int(first)
-        return first if first < n else None
+            torch.distributed.all_reduce(self.first, op=torch.distributed.ReduceOp.MIN)
+        first = int(self.first)
+        self.first.fill_(self.n)
+        return first if first < self.n else None
 
 
 def evaluate(model: nn.Module, loader, classes: List[str], *, device: torch.device,

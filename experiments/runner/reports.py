@@ -11,27 +11,16 @@ nav_order: 7
 # Reports
 
 labml records every metric in the run's `log.jsonl`; these are the files meant
-for a person, or a script, to read after the run:
-
-* a console line per epoch ([`format_epoch`](#format_epoch));
-* `summary.json` with the final numbers (strict JSON: a number that is not
-  finite is written as `null`, [`strict_json`](#strict_json)), the settings that were changed and
-  the whole history, and `metrics.png`, loss and accuracy per epoch
-  ([`write_summary`](#write_summary));
-* for `--evaluate RUN_UUID`: the accuracy of each class, `evaluation.json`,
-  and `confusion_matrix.png`, the count of test images of each true class
-  (rows) given each predicted class (columns)
-  ([`write_evaluation`](#write_evaluation)); an experiment that evaluates its
-  starting weights without training (`--eval-only`) writes the same numbers to
-  the `summary.json` of a new run.
-
+for a person, or a script, to read after the run: a console line per epoch
+([`format_epoch`](#format_epoch)), `summary.json` and `metrics.png`
+([`write_summary`](#write_summary)) and, for `--evaluate RUN_UUID`,
+`evaluation.json` and `confusion_matrix.png` ([`write_evaluation`](#write_evaluation)).
 The numbers come from the [meter](metrics.html). Every file is written
 [atomically](../../labml_convmixer/atomic.html), so a reader never sees half of
 one.
 """
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -47,17 +36,10 @@ from labml_convmixer.atomic import atomic_write_bytes, atomic_write_text
 def strict_json(value: Any) -> str:
     """
     JSON that every reader accepts: Python writes a non-finite float as a bare
-    `NaN` or `Infinity`, which is not JSON, so those become `null`.
+    `NaN` or `Infinity`, which is not JSON; read back, those become `null`.
     """
-    def finite(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: finite(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [finite(x) for x in v]
-        return v
-    return json.dumps(finite(value), indent=2, allow_nan=False)
+    loose = json.dumps(value)
+    return json.dumps(json.loads(loose, parse_constant=lambda name: None), indent=2)
 
 
 def format_epoch(r: Dict[str, float], epochs: int) -> str:
@@ -80,10 +62,8 @@ def pyplot():
 
 
 def save_figure(fig, path: Path):
-    """
-    Write `fig` atomically, in the format of `path`'s suffix, and close it. An
-    SVG gets no date, so that the same numbers give the same file.
-    """
+    """Write `fig` in the format of `path`'s suffix, and close it."""
+    # An SVG gets no date, so that the same numbers give the same file
     svg = path.suffix == '.svg'
     atomic_write_bytes(path, lambda f: fig.savefig(f, format=path.suffix[1:], dpi=100,
                                                     metadata={'Date': None} if svg else None))
@@ -91,7 +71,6 @@ def save_figure(fig, path: Path):
 
 
 def plot_history(history: List[Dict[str, float]], path: Path):
-    """Loss and accuracy per epoch, for training and test data, as a PNG."""
     from matplotlib.ticker import MaxNLocator
     plt = pyplot()
     epochs = [r['epoch'] for r in history]
@@ -111,17 +90,11 @@ def plot_history(history: List[Dict[str, float]], path: Path):
 
 
 def write_summary(run_path: Path, history: List[Dict[str, float]], **facts: Any) -> Dict[str, Any]:
-    """
-    `summary.json`: the last epoch's numbers, totals over the run, the `facts`
-    the experiment adds (changed settings, device, classes, ...) and the history.
-    """
+    """`summary.json`, and `metrics.png`: loss and accuracy per epoch."""
     last = history[-1]
     summary = {
-        'valid_accuracy': last['valid_accuracy'],
-        **({'valid_top5': last['valid_top5']} if 'valid_top5' in last else {}),
-        'valid_loss': last['valid_loss'],
-        'train_accuracy': last['train_accuracy'],
-        'train_loss': last['train_loss'],
+        **{key: last[key] for key in ('valid_accuracy', 'valid_top5', 'valid_loss',
+                                      'train_accuracy', 'train_loss') if key in last},
         'epochs': len(history),
         'seconds': sum(r['seconds'] for r in history),
         'images_per_second': float(np.mean([r['images_per_second'] for r in history])),
@@ -147,7 +120,6 @@ def log_pass(result: Result, seconds: float):
 
 
 def log_per_class(evaluation: Result, classes: List[str]):
-    """The per-class table; with many classes only the worst ones."""
     accuracy = evaluation.numbers('test', classes)['per_class_accuracy']
     shown = list(range(len(classes)))
     if len(classes) > PLOTTED_CLASSES:
@@ -161,13 +133,9 @@ def log_per_class(evaluation: Result, classes: List[str]):
 
 
 def write_evaluation(run_path: Path, evaluation: Result, classes: List[str],
-                     epochs_trained: int, run_uuid: str = '', **facts: Any) -> Dict[str, Any]:
-    """
-    `--evaluate`: print the per-class table; write `evaluation.json` and
-    `confusion_matrix.png` (for a readable number of classes) into `run_path`,
-    the run's folder or, for a run on read-only storage, a folder beside it.
-    """
-    result = {'run_uuid': run_uuid or run_path.name, 'epochs_trained': epochs_trained,
+                     epochs_trained: int, run_uuid: str, **facts: Any) -> Dict[str, Any]:
+    """`--evaluate`: the per-class table, `evaluation.json` and `confusion_matrix.png`."""
+    result = {'run_uuid': run_uuid, 'epochs_trained': epochs_trained,
               **evaluation.numbers('test', classes), **facts,
               'confusion_matrix': evaluation.confusion.tolist()}
     log_per_class(evaluation, classes)
@@ -179,10 +147,7 @@ def write_evaluation(run_path: Path, evaluation: Result, classes: List[str],
 
 def write_evaluation_summary(run_path: Path, evaluation: Result, classes: List[str],
                              **facts: Any) -> Dict[str, Any]:
-    """
-    `--eval-only`: the numbers of the one pass, as `valid_accuracy`,
-    `valid_top5`, ..., in the new run's `summary.json`.
-    """
+    """`--eval-only`, the starting weights: the same numbers, in a new run's `summary.json`."""
     summary = {**evaluation.numbers('valid', classes), 'epochs': 0, **facts,
                'classes': classes, 'run_uuid': run_path.name}
     log_per_class(evaluation, classes)
@@ -193,16 +158,15 @@ def write_evaluation_summary(run_path: Path, evaluation: Result, classes: List[s
 def plot_confusion(confusion: torch.Tensor, classes: List[str], path: Path):
     plt = pyplot()
     n = len(classes)
+    counts = confusion.numpy()
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.6 + 0.6 * n))
-    ax.imshow(confusion.numpy(), cmap='Blues')
+    ax.imshow(counts, cmap='Blues')
     ax.set_xticks(range(n), classes, rotation=45, ha='right')
     ax.set_yticks(range(n), classes)
     ax.set(xlabel='predicted class', ylabel='true class', title='Confusion matrix (test set)')
-    threshold = confusion.max().item() / 2
-    for i in range(n):
-        for j in range(n):
-            v = confusion[i, j].item()
-            ax.text(j, i, str(v), ha='center', va='center', fontsize=8,
-                    color='white' if v > threshold else 'black')
+    threshold = counts.max() / 2
+    for (i, j), v in np.ndenumerate(counts):
+        ax.text(j, i, str(v), ha='center', va='center', fontsize=8,
+                color='white' if v > threshold else 'black')
     fig.tight_layout()
     save_figure(fig, path)

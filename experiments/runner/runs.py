@@ -43,7 +43,7 @@ import os
 import random
 import re
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 import torch
@@ -80,54 +80,52 @@ def set_rng_state(state: Dict[str, Any]):
 
 # ## The checkpoint
 #
-# `checkpoint` is a plain dictionary of tensors, numbers, strings and lists,
-# so that it loads with `torch.load(..., weights_only=True)`: loading it runs
-# no code from the file.
+# A plain dictionary of tensors, numbers, strings and lists, so that it loads
+# with `torch.load(..., weights_only=True)`: loading it runs no code from the
+# file. `c` is the run's [configs](trainer.html#TrainerConfigs), `state` its
+# [`RunState`](trainer.html#RunState).
 
-def make_checkpoint(*, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    grad_scaler, history: List[Dict[str, float]], rng: List[Dict[str, Any]],
-                    overrides: Dict[str, Any], name: str, classes: List[str], experiment: str,
-                    valid_details: Dict[str, Any]) -> Dict[str, Any]:
-    """`rng` holds one generator state per process, in the order of their ranks."""
-    return {
-        'epoch': epoch,
-        'model': model.state_dict(),
-        'optimizer': optimizer.state_dict(),
-        'grad_scaler': grad_scaler.state_dict() if grad_scaler is not None else None,
-        'history': history,
-        'rng': rng,
+def save_checkpoint(c, state):
+    """Every process contributes its generators' states, in the order of the ranks; the first writes."""
+    rngs = [rng_state()]
+    if c.dist_info.enabled:
+        rngs = [None] * c.dist_info.world_size
+        torch.distributed.all_gather_object(rngs, rng_state())
+    if not c.dist_info.is_main:
+        return
+    checkpoint = {
+        'epoch': state.epoch, 'model': c.model.state_dict(),
+        'optimizer': c.optimizer.state_dict(),
+        'grad_scaler': c.grad_scaler.state_dict() if c.grad_scaler is not None else None,
+        'history': state.history, 'rng': rngs,
         # The settings the run was started with: `--resume` and `--evaluate` reuse them
-        'overrides': overrides,
-        'name': name,
-        'classes': classes,
+        'overrides': state.overrides, 'name': state.name, 'classes': list(c.data.classes),
         # The experiment (script) that made the run: only it may resume or evaluate it
-        'experiment': experiment,
+        'experiment': state.experiment,
         # The last test pass's images and per-class accuracy, for the summary
-        'valid_details': valid_details,
+        'valid_details': state.valid_details,
     }
+    atomic_write_bytes(state.run_path / 'checkpoint.pt', lambda f: torch.save(checkpoint, f))
 
 
-def save_checkpoint(run_path: Path, checkpoint: Dict[str, Any]):
-    atomic_write_bytes(run_path / 'checkpoint.pt', lambda f: torch.save(checkpoint, f))
-
-
-def restore_training_state(checkpoint: Dict[str, Any], *, model: torch.nn.Module,
-                           optimizer: torch.optim.Optimizer, grad_scaler, rank: int,
-                           world_size: int, seed: int):
+def load_checkpoint(c, state, checkpoint: Dict[str, Any]):
     """
-    Load weights, optimizer and scaler, and the generators of this process.
-    With another number of processes than the run had, the run goes on, but
-    its random draws no longer match the original's.
+    Weights, optimizer and scaler, the epoch and history, and the generators
+    of this process. With another number of processes than the run had, the
+    run goes on, but its random draws no longer match the original's.
     """
-    model.load_state_dict(checkpoint['model'])
-    optimizer.load_state_dict(checkpoint['optimizer'])
-    if grad_scaler is not None and checkpoint['grad_scaler'] is not None:
-        grad_scaler.load_state_dict(checkpoint['grad_scaler'])
-    rngs = checkpoint['rng']
-    if len(rngs) == world_size:
-        set_rng_state(rngs[rank])
+    c.model.load_state_dict(checkpoint['model'])
+    c.optimizer.load_state_dict(checkpoint['optimizer'])
+    if c.grad_scaler is not None and checkpoint['grad_scaler'] is not None:
+        c.grad_scaler.load_state_dict(checkpoint['grad_scaler'])
+    info = c.dist_info
+    if len(checkpoint['rng']) == info.world_size:
+        set_rng_state(checkpoint['rng'][info.rank])
     else:
-        seed_everything(seed + 1000 * checkpoint['epoch'] + rank)
+        seed_everything(c.seed + 1000 * checkpoint['epoch'] + info.rank)
+    state.epoch = checkpoint['epoch']
+    state.history = list(checkpoint['history'])
+    state.valid_details = dict(checkpoint.get('valid_details', {}))
 
 
 # ## Finding a run again

@@ -13,26 +13,17 @@ nav_order: 4
 An experiment such as [CIFAR-10](../cifar10.html) or [ImageNet](../imagenet.html)
 is a short subclass of [`TrainerConfigs`](#TrainerConfigs): it sets the
 recipe's defaults and supplies the data, the loaders, the model and its
-learning rate schedule. Everything else lives here:
-
-* the settings every experiment has, each with its help text at the end of its
-  line (the [command line](cli.html) reads it from there);
-* the device and the [speed settings](speed.html) that are fastest on it;
-* the model as it is trained: moved to the device, compiled, and wrapped in
-  `DistributedDataParallel` under `torchrun` ([distributed training](distributed.html));
-* AdamW, the optimizer of both recipes;
-* the epoch loop ([`train`](#train)): train, test, write a
-  [checkpoint](runs.html) from which `--resume` can continue exactly, log one
-  line. Both passes count with the same [meter](metrics.html). A loss that
-  turns NaN or infinite stops the run with one line, before its epoch is
-  saved ([the epoch loop](#the-epoch-loop)).
+learning rate schedule. The rest is here: the settings every experiment has
+(the [command line](cli.html) reads each one's help from the end of its
+line), the device and its fastest [speed settings](speed.html), the model as
+it is trained (on the device, compiled, in `DistributedDataParallel` under
+`torchrun`), AdamW, and [the epoch loop](#the-epoch-loop).
 
 `TrainerConfigs` is a labml `BaseConfigs`: a computed config (the model, the
-loaders) is made by the function marked `@option` for it, the first time it is
-used. Two values are not settings but facts that the
-[launcher](launch.html) decides from the command line before anything is
-computed, and gives to the configs: the process's place in a distributed run
-(`dist_info`) and what the run does (`run_mode`).
+loaders) is made by its `@option` function the first time it is used. Two
+values are not settings but facts that the [launcher](launch.html) decides
+from the command line before anything is computed: the process's place in a
+distributed run (`dist_info`) and what the run does (`run_mode`).
 """
 
 import dataclasses
@@ -249,7 +240,7 @@ def train(c: TrainerConfigs, state: RunState):
             if bad is not None:
                 break
         else:
-            bad = watch.check(len(loader), info.enabled)
+            bad = watch.check(info.enabled)
         if bad is not None:
             raise diverged(c, state, f"the training loss of step {epoch * len(loader) + bad + 1} "
                                      f"(epoch {epoch + 1}, batch {bad + 1})")
@@ -272,7 +263,7 @@ def train(c: TrainerConfigs, state: RunState):
                                dict(zip(classes, valid.per_class()))}
         state.history.append(record)
         state.epoch = epoch + 1
-        save_checkpoint(c, state)
+        runs.save_checkpoint(c, state)
         if info.is_main:
             tracker.save(epoch + 1, {'loss.train': trained.loss,
                                      'accuracy.train': trained.accuracy,
@@ -296,31 +287,6 @@ def lone_value(error: ValueError, batch: int) -> Exception:
                      f"grid gives batch norm one value per channel; change --batch-size or "
                      f"--train-subset so that the last batch has two or more images, or "
                      f"use a smaller --patch-size")
-
-
-def save_checkpoint(c: TrainerConfigs, state: RunState):
-    # Every process contributes its generators' states; the first one writes.
-    rng = runs.rng_state()
-    all_rng = [rng]
-    if c.dist_info.enabled:
-        all_rng = [None] * c.dist_info.world_size
-        torch.distributed.all_gather_object(all_rng, rng)
-    if not c.dist_info.is_main:
-        return
-    runs.save_checkpoint(state.run_path, runs.make_checkpoint(
-        epoch=state.epoch, model=c.model, optimizer=c.optimizer,
-        grad_scaler=c.grad_scaler, history=state.history, rng=all_rng,
-        overrides=state.overrides, name=state.name, classes=list(c.data.classes),
-        experiment=state.experiment, valid_details=state.valid_details))
-
-
-def load_checkpoint(c: TrainerConfigs, state: RunState, checkpoint: Dict[str, Any]):
-    runs.restore_training_state(checkpoint, model=c.model, optimizer=c.optimizer,
-                                grad_scaler=c.grad_scaler, rank=c.dist_info.rank,
-                                world_size=c.dist_info.world_size, seed=c.seed)
-    state.epoch = checkpoint['epoch']
-    state.history = list(checkpoint['history'])
-    state.valid_details = dict(checkpoint.get('valid_details', {}))
 
 
 # ## Checks of the shared settings

@@ -46,7 +46,7 @@ def test_the_watch_names_the_first_bad_step_at_its_check():
     found = [watch.add(i, torch.tensor(v)) for i, v in enumerate(losses)]
     # Checked after steps 4 and 8; the first bad one, index 5, found at the second check
     assert found == [None] * 7 + [5, None, None]
-    assert watch.check(10) is None
+    assert watch.check() is None
 
 
 def test_summary_json_is_strict_json(tmp_path):
