@@ -51,7 +51,6 @@ processes instead.
 
 import argparse
 import contextlib
-import dataclasses
 import errno
 import os
 import re
@@ -69,7 +68,7 @@ from labml import experiment, lab, logger
 from experiments.runner import cli, dashboard_client, distributed, labml_internals, reports, \
     runs, trainer
 from experiments.runner.errors import UserError
-from experiments.runner.trainer import RunMode, RunState, TrainerConfigs
+from experiments.runner.trainer import Run, RunMode, TrainerConfigs
 from labml_convmixer.atomic import atomic_write_text
 
 # Settings a resumed run may change: where things are, not what is computed
@@ -171,22 +170,6 @@ def parse_overrides(args: argparse.Namespace, configs_class: type,
     if check_settings is not None and not (args.resume or args.evaluate):
         check_settings(settings, values, args)
     return values
-
-
-@dataclasses.dataclass
-class Run:
-    """What the command line decided, handed to [`train`](#train) or [`evaluate`](#evaluate)."""
-    configs_class: type
-    # The settings to compute the configs with; for `--resume` and `--evaluate` the run's own
-    overrides: Dict[str, Any]
-    mode: RunMode
-    info: distributed.DistInfo
-    # The experiment (its script's name) and the run's name, the folder under `logs/`
-    experiment: str
-    name: str
-    # The run to resume or evaluate, and its checkpoint
-    path: Optional[Path] = None
-    checkpoint: Optional[Dict[str, Any]] = None
 
 
 # ## The command
@@ -419,15 +402,14 @@ def train(run: Run, args: argparse.Namespace) -> int:
         runs.release_stale_pid(run.path)
         runs.remove_stale_temps(run.path)
     c = make_configs(run, run.overrides, new_run=True, dashboard=args.dashboard)
-    state = RunState(overrides=dict(run.overrides), name=run.name, experiment=run.experiment,
-                     run_path=run_path_of(run.name) if run.info.is_main else None)
-    _training['run_path'] = state.run_path
+    if run.info.is_main:
+        run.path = _training['run_path'] = run_path_of(run.name)
     if run.checkpoint is not None:
-        runs.load_checkpoint(c, state, run.checkpoint)
+        runs.load_checkpoint(c, run)
         if run.info.is_main:
-            logger.log(f"resuming run {run.path.name} after epoch {state.epoch}")
+            logger.log(f"resuming run {run.path.name} after epoch {run.epoch}")
     with experiment.start() if run.info.is_main else contextlib.nullcontext():
-        trainer.train(c, state)
+        trainer.train(c, run)
 
     if args.weights_digest:
         folder = Path(args.weights_digest)
@@ -436,12 +418,12 @@ def train(run: Run, args: argparse.Namespace) -> int:
                           distributed.weights_digest(c.model) + '\n')
     if not run.info.is_main:
         return 0
-    if not state.history:
+    if not run.history:
         raise UserError("nothing to summarise: the run has no finished epoch")
     summary = reports.write_summary(
-        state.run_path, state.history, changed_configs=state.overrides, device=str(c.device),
-        world_size=run.info.world_size, classes=list(c.data.classes), **state.valid_details,
+        run.path, run.history, changed_configs=run.overrides, device=str(c.device),
+        world_size=run.info.world_size, classes=list(c.data.classes), **run.valid_details,
         **c.summary_facts())
     logger.log(f"test accuracy {100 * summary['valid_accuracy']:.2f}% after "
-               f"{summary['epochs']} epochs; run folder {state.run_path}")
+               f"{summary['epochs']} epochs; run folder {run.path}")
     return 0

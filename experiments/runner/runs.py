@@ -82,10 +82,10 @@ def set_rng_state(state: Dict[str, Any]):
 #
 # A plain dictionary of tensors, numbers, strings and lists, so that it loads
 # with `torch.load(..., weights_only=True)`: loading it runs no code from the
-# file. `c` is the run's [configs](trainer.html#TrainerConfigs), `state` its
-# [`RunState`](trainer.html#RunState).
+# file. `c` is the run's [configs](trainer.html#TrainerConfigs), `run` its
+# [`Run`](trainer.html#Run).
 
-def save_checkpoint(c, state):
+def save_checkpoint(c, run):
     """Every process contributes its generators' states, in the order of the ranks; the first writes."""
     rngs = [rng_state()]
     if c.dist_info.enabled:
@@ -94,26 +94,27 @@ def save_checkpoint(c, state):
     if not c.dist_info.is_main:
         return
     checkpoint = {
-        'epoch': state.epoch, 'model': c.model.state_dict(),
+        'epoch': run.epoch, 'model': c.model.state_dict(),
         'optimizer': c.optimizer.state_dict(),
         'grad_scaler': c.grad_scaler.state_dict() if c.grad_scaler is not None else None,
-        'history': state.history, 'rng': rngs,
+        'history': run.history, 'rng': rngs,
         # The settings the run was started with: `--resume` and `--evaluate` reuse them
-        'overrides': state.overrides, 'name': state.name, 'classes': list(c.data.classes),
+        'overrides': run.overrides, 'name': run.name, 'classes': list(c.data.classes),
         # The experiment (script) that made the run: only it may resume or evaluate it
-        'experiment': state.experiment,
+        'experiment': run.experiment,
         # The last test pass's images and per-class accuracy, for the summary
-        'valid_details': state.valid_details,
+        'valid_details': run.valid_details,
     }
-    atomic_write_bytes(state.run_path / 'checkpoint.pt', lambda f: torch.save(checkpoint, f))
+    atomic_write_bytes(run.path / 'checkpoint.pt', lambda f: torch.save(checkpoint, f))
 
 
-def load_checkpoint(c, state, checkpoint: Dict[str, Any]):
+def load_checkpoint(c, run):
     """
     Weights, optimizer and scaler, the epoch and history, and the generators
     of this process. With another number of processes than the run had, the
     run goes on, but its random draws no longer match the original's.
     """
+    checkpoint = run.checkpoint
     c.model.load_state_dict(checkpoint['model'])
     c.optimizer.load_state_dict(checkpoint['optimizer'])
     if c.grad_scaler is not None and checkpoint['grad_scaler'] is not None:
@@ -123,9 +124,9 @@ def load_checkpoint(c, state, checkpoint: Dict[str, Any]):
         set_rng_state(checkpoint['rng'][info.rank])
     else:
         seed_everything(c.seed + 1000 * checkpoint['epoch'] + info.rank)
-    state.epoch = checkpoint['epoch']
-    state.history = list(checkpoint['history'])
-    state.valid_details = dict(checkpoint.get('valid_details', {}))
+    run.epoch = checkpoint['epoch']
+    run.history = list(checkpoint['history'])
+    run.valid_details = dict(checkpoint.get('valid_details', {}))
 
 
 # ## Finding a run again

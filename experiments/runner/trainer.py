@@ -64,15 +64,26 @@ class RunMode:
 
 
 @dataclasses.dataclass
-class RunState:
-    """What changes while training (labml's configs are fixed once computed)."""
-    # The settings given on the command line and the experiment name, kept with the run
+class Run:
+    """
+    ## A run
+
+    What the [launcher](launch.html) decided from the command line, and what
+    changes while training (labml's configs are fixed once computed).
+    """
+    configs_class: type
+    # The settings to compute the configs with, kept with the run; for
+    # `--resume` and `--evaluate` the run's own
     overrides: Dict[str, Any]
-    name: str
-    # The experiment (its script's name) that made the run
+    mode: RunMode
+    info: DistInfo
+    # The experiment (its script's name) and the run's name, the folder under `logs/`
     experiment: str
-    # The run's folder, in the first process only
-    run_path: Optional[Path] = None
+    name: str
+    # The run's folder: the one to resume or evaluate, or, in the first
+    # process, the one labml created; and the checkpoint to start from
+    path: Optional[Path] = None
+    checkpoint: Optional[Dict[str, Any]] = None
     epoch: int = 0
     history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
     # The last test pass: its number of images and the accuracy of each class
@@ -202,18 +213,18 @@ class TrainerConfigs(BaseConfigs):
 CUDA_CHECK_EVERY = 20
 
 
-def diverged(c: 'TrainerConfigs', state: 'RunState', what: str) -> UserError:
-    kept = (f"the checkpoint of epoch {state.epoch}, the last finite one, is kept"
-            if state.epoch else "no checkpoint was written")
+def diverged(c: 'TrainerConfigs', run: Run, what: str) -> UserError:
+    kept = (f"the checkpoint of epoch {run.epoch}, the last finite one, is kept"
+            if run.epoch else "no checkpoint was written")
     return UserError(f"{what} is not finite (NaN or inf); stopped: {kept}; "
                      f"train with a lower learning rate than --lr {c.lr:g}")
 
 
-def train(c: TrainerConfigs, state: RunState):
-    """Train from epoch `state.epoch` to `c.epochs`; `monit.loop` draws the progress."""
+def train(c: TrainerConfigs, run: Run):
+    """Train from epoch `run.epoch` to `c.epochs`; `monit.loop` draws the progress."""
     model, optimizer, loader = c.train_model, c.optimizer, c.train_loader
     classes, info = list(c.data.classes), c.dist_info
-    for epoch in monit.loop(range(state.epoch, c.epochs)):
+    for epoch in monit.loop(range(run.epoch, c.epochs)):
         # Each epoch has its own shuffle, derived from the seed and the epoch
         loader.sampler.set_epoch(epoch)
         start = time.perf_counter()
@@ -242,7 +253,7 @@ def train(c: TrainerConfigs, state: RunState):
         else:
             bad = watch.check(info.enabled)
         if bad is not None:
-            raise diverged(c, state, f"the training loss of step {epoch * len(loader) + bad + 1} "
+            raise diverged(c, run, f"the training loss of step {epoch * len(loader) + bad + 1} "
                                      f"(epoch {epoch + 1}, batch {bad + 1})")
         if info.enabled:
             broadcast_buffers(c.model)
@@ -250,7 +261,7 @@ def train(c: TrainerConfigs, state: RunState):
         train_seconds = time.perf_counter() - start
         valid = c.evaluate()
         if not math.isfinite(valid.loss):
-            raise diverged(c, state, f"the test loss after epoch {epoch + 1}")
+            raise diverged(c, run, f"the test loss after epoch {epoch + 1}")
 
         record = dict(epoch=epoch + 1, train_loss=trained.loss,
                       train_accuracy=trained.accuracy, valid_loss=valid.loss,
@@ -259,11 +270,11 @@ def train(c: TrainerConfigs, state: RunState):
                       seconds=time.perf_counter() - start)
         if c.report_top5:
             record['valid_top5'] = valid.top5
-        state.valid_details = {'valid_images': valid.images, 'per_class_accuracy':
+        run.valid_details = {'valid_images': valid.images, 'per_class_accuracy':
                                dict(zip(classes, valid.per_class()))}
-        state.history.append(record)
-        state.epoch = epoch + 1
-        runs.save_checkpoint(c, state)
+        run.history.append(record)
+        run.epoch = epoch + 1
+        runs.save_checkpoint(c, run)
         if info.is_main:
             tracker.save(epoch + 1, {'loss.train': trained.loss,
                                      'accuracy.train': trained.accuracy,

@@ -221,7 +221,7 @@ def test_the_plans_table_and_ratios_are_its_report():
     against = re.search(rf'against\s+the baseline that is ({NUMBER})× and ({NUMBER})×', section)
     assert written_as(plan['ratios']['model: ours']['median'], against.group(1))
     assert written_as(plan['ratios']['e2e: ours']['median'], against.group(2))
-    assert written_as(plan_ratio('model')[0], re.search(rf'\(({NUMBER})× fp32 on a Xeon', PAGE).group(1))
+    assert written_as(plan_ratio('model')[0], re.search(rf'\(({NUMBER})× fp32 on a 2-core Xeon', PAGE).group(1))
 
 
 @pytest.mark.parametrize('where', ['performance.md', 'speed.py'])
