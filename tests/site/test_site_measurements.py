@@ -247,3 +247,27 @@ def test_the_speed_pages_plan_figures_are_its_report():
         assert written_as(value, text)
     default = re.search(rf'\s+({NUMBER}) times fp32\'s speed for the step', prose)
     assert default and written_as(plan_ratio('model')[0], default.group(1))
+
+
+def test_the_plan_is_the_fastest_row_of_its_sweep():
+    by_name = {r['name']: r for r in report('cpu_amx_sweep')['results']}
+    plan, fp32 = by_name['eager bf16 plan, kept memory'], by_name['eager channels_last fused, kept memory']
+    assert plan['images_per_s'] == max(r['images_per_s'] for r in by_name.values())
+    section = PAGE[PAGE.index('### The bf16 precision plan'):PAGE.index('<!-- end: bf16 precision plan -->')]
+    claim = re.search(rf'the fastest of its (\d+) rows at ({NUMBER}) images/s, \*\*({NUMBER})×\*\*\s+the fp32 path '
+                      rf'with freed memory kept \(({NUMBER}) to ({NUMBER}) over the pairs of turns\),\s+ahead of '
+                      rf'whole-model bf16 at ({NUMBER}) and the compiled fp32 path at ({NUMBER})', section)
+    assert claim, "the plan's section gives the sweep on its machine"
+    from benchmarks.timing import median_and_range, ratios_per_pair
+    ratio = median_and_range(ratios_per_pair(plan['repeats'], fp32['repeats']))
+    assert int(claim.group(1)) == len(by_name)
+    assert written_as(plan['images_per_s'], claim.group(2))
+    assert all(written_as(v, t) for v, t in zip(ratio, claim.groups()[2:5]))
+    assert written_as(by_name['eager bf16, kept memory']['images_per_s'], claim.group(6))
+    assert written_as(by_name['compiled, kept memory']['images_per_s'], claim.group(7))
+    base = by_name['baseline loop']
+    against = re.search(rf'at ({NUMBER}) images/s there against ({NUMBER}) in the first run,\s+so the plan\'s ratio '
+                        rf'to it, ({NUMBER})× in the sweep', section)
+    assert against and written_as(base['images_per_s'], against.group(1))
+    assert written_as(median('cpu_bf16_plan', 'model', 'baseline'), against.group(2))
+    assert written_as(median_and_range(ratios_per_pair(plan['repeats'], base['repeats']))[0], against.group(3))
