@@ -346,3 +346,22 @@ def test_benchmark_prints_the_parts_and_sweeps_the_plan(tmp_path, capsys):
     assert [p['part'] for p in parts] == ['point-wise 1x1 conv, forward only', 'point-wise 1x1 conv',
                                           'depth-wise 5x5 conv', 'BatchNorm + GELU']
     assert all(p['fp32_ms'] > 0 and p['bf16_ms'] > 0 for p in parts)
+
+
+@pytest.mark.filterwarnings('ignore:bf16')
+def test_benchmark_compares_other_precisions_in_the_same_turns(tmp_path):
+    # `--compare fp32`: ours in fp32 beside ours, model only and end to end, with its ratio
+    from benchmarks.train_speed import main
+    out = tmp_path / 'results.json'
+    main(['--device', 'cpu', '--d-model', '16', '--n-layers', '1', '--batch-size', '8', '--images', '16',
+          '--turn-seconds', '0.05', '--seconds', '0.1', '--steps', '1', '--warmup', '1', '--no-compile',
+          '--workers', '0', '--skip', 'pipeline', '--skip', 'profile', '--precision', 'bf16-plan',
+          '--compare', 'fp32', '--json', str(out)])
+    report = json.loads(out.read_text())
+    by_name = {(r['kind'], r['name']): r for r in report['results']}
+    for kind in ('model', 'e2e'):
+        assert by_name[(kind, 'ours')]['settings']['precision'] == 'bf16-plan'
+        assert by_name[(kind, 'ours, fp32')]['settings']['precision'] == 'fp32'
+        # the same number of turns as ours: they were timed in the same rounds
+        assert len(by_name[(kind, 'ours, fp32')]['repeats']) == len(by_name[(kind, 'ours')]['repeats'])
+        assert f'{kind}: ours, fp32' in report['ratios']
