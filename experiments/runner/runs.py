@@ -86,7 +86,7 @@ def set_rng_state(state: Dict[str, Any]):
 # [`Run`](trainer.html#Run).
 
 def save_checkpoint(c, run):
-    """Every process contributes its generators' states, in the order of the ranks; the first writes."""
+    """Every process gives its generators' states, in the order of the ranks; the first writes."""
     rngs = [rng_state()]
     if c.dist_info.enabled:
         rngs = [None] * c.dist_info.world_size

@@ -153,9 +153,10 @@ def default_settings(device: DeviceLike) -> SpeedSettings:
 
     **The data pipeline.** `'batched'` on both. A GPU trains on tens of
     thousands of images per second, which two loader workers cannot feed at
-    0.85 ms an image (the per-image pipeline alone, on the CPU above), so the training set sits on the GPU and is augmented a batch
-    at a time. On a CPU the batched pipeline costs 0.2 ms an image in the
-    training process, and end to end it kept nearly all of the model's speed:
+    0.85 ms an image (the per-image pipeline alone, on the AMD EPYC above), so
+    the training set sits on the GPU and is augmented a batch at a time. On a
+    CPU the batched pipeline costs 0.2 ms an image in the training process, and
+    end to end it kept nearly all of the model's speed:
     42.7 and 39.5 images/s in two runs, against 28.7 and 25.8 with per-image
     transforms in 2 loader workers, which are forked anew for every epoch from
     a process holding gigabytes and compete with the step for the 2 cores.
